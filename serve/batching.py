@@ -1,0 +1,54 @@
+"""Length-sorted, token-budget batches with dynamic padding; callers restore input order by index."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def plan_batches(lengths: Sequence[int], max_batch_tokens: int, max_batch_size: int | None = None) -> list[np.ndarray]:
+    """Group row indices into batches, longest first, so rows x longest length stays within the budget.
+
+    A single row longer than the budget still gets a batch of its own.
+
+    >>> [b.tolist() for b in plan_batches([3, 10, 4, 9], max_batch_tokens=20)]
+    [[1, 3], [2, 0]]
+    """
+    order = np.argsort(-np.asarray(lengths, dtype=np.int64), kind="stable")
+    batches: list[np.ndarray] = []
+    start = 0
+    while start < len(order):
+        width = int(lengths[order[start]])  # longest row of this batch: the sort puts it first
+        rows = max(1, max_batch_tokens // max(width, 1))
+        if max_batch_size:
+            rows = min(rows, max_batch_size)
+        batches.append(order[start:start + rows])
+        start += rows
+    return batches
+
+
+def pad_batch(
+    ids: Sequence[Sequence[int]], type_ids: Sequence[Sequence[int]] | None, pad_id: int
+) -> dict[str, np.ndarray]:
+    """input_ids / attention_mask (/ token_type_ids) padded to the longest row, int64."""
+    width = max(len(x) for x in ids)
+    input_ids = np.full((len(ids), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(ids), width), dtype=np.int64)
+    types = np.zeros((len(ids), width), dtype=np.int64) if type_ids is not None else None
+    for r, row in enumerate(ids):
+        input_ids[r, :len(row)] = row
+        mask[r, :len(row)] = 1
+        if types is not None:
+            types[r, :len(row)] = type_ids[r]
+    out = {"input_ids": input_ids, "attention_mask": mask}
+    if types is not None:
+        out["token_type_ids"] = types
+    return out
+
+
+def padding_share(lengths: Sequence[int], batches: list[np.ndarray]) -> float:
+    """Fraction of batched token slots that are padding."""
+    lengths = np.asarray(lengths)
+    slots = sum(len(b) * int(lengths[b].max()) for b in batches if len(b))
+    return 0.0 if slots == 0 else 1.0 - float(lengths.sum()) / slots

@@ -1,0 +1,97 @@
+"""Article text -> content sentences with character offsets; boilerplate lines dropped."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import pysbd
+
+# Each rule is (name, pattern). A line is non-content when a pattern matches and
+# the line is short: a long paragraph that happens to contain "subscribe" is news.
+_BOILERPLATE_RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (name, re.compile(pattern, re.IGNORECASE))
+    for name, pattern in (
+        ("newsletter", r"\b(sign up|subscribe|manage)\b.*\bnewsletters?\b|^newsletters?$"),
+        ("copyright", r"(copyright|©|\(c\)\s*\d{4}|all rights reserved)"),
+        ("click_prompt", r"^\s*click\b|\bclick (here|to)\b"),
+        ("comment_policy", r"\bcomment(s|ing)? policy\b|\bview comments\b|\bpost a comment\b"),
+        ("read_more", r"^\s*(read|see) (more|also)\b|^\s*related( articles?| stories)?\s*:?\s*$"),
+        ("social", r"\b(follow us|share (this|on)|like us on)\b"),
+        ("advertisement", r"^\s*(advertisement|sponsored( content)?|ad)\s*$"),
+        ("byline", r"^\s*[-–—]\s*the\s+[\w .]+\s*[-–—]\s*\w+day,"),
+        ("byline", r"^\s*by\s+[A-Z][\w.'-]+(\s+[A-Z][\w.'-]+){0,3}\s*$"),
+    )
+)
+_MAX_BOILERPLATE_WORDS = 25
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """One sentence of an article: its text and its [start, end) offsets in the article."""
+
+    text: str
+    start: int
+    end: int
+
+
+@dataclass
+class SplitResult:
+    """Content sentences in article order, plus the non-content lines that were dropped."""
+
+    sentences: list[Sentence] = field(default_factory=list)
+    dropped: list[tuple[Sentence, str]] = field(default_factory=list)
+
+    @property
+    def n_dropped(self) -> int:
+        """Number of non-content lines dropped."""
+        return len(self.dropped)
+
+
+def boilerplate_rule(line: str) -> str | None:
+    """Name of the non-content rule `line` matches, or None for a content line."""
+    stripped = line.strip()
+    if not stripped or len(stripped.split()) > _MAX_BOILERPLATE_WORDS:
+        return None
+    for name, pattern in _BOILERPLATE_RULES:
+        if pattern.search(stripped):
+            return name
+    return None
+
+
+@lru_cache(maxsize=1)
+def _segmenter() -> pysbd.Segmenter:
+    # clean=False keeps offsets valid against the original text.
+    return pysbd.Segmenter(language="en", clean=False, char_span=True)
+
+
+def split_sentences(text: str, offset: int = 0) -> list[Sentence]:
+    """Split one paragraph into sentences with pysbd; offsets are shifted by `offset`."""
+    out = []
+    for span in _segmenter().segment(text):
+        raw = span.sent
+        lead = len(raw) - len(raw.lstrip())
+        body = raw.strip()
+        if body:
+            start = offset + span.start + lead
+            out.append(Sentence(body, start, start + len(body)))
+    return out
+
+
+def split_article(text: str) -> SplitResult:
+    """Split an article into content sentences, dropping non-content lines by rule."""
+    result = SplitResult()
+    pos = 0
+    for line in text.splitlines(keepends=True):
+        start, body = pos, line.strip()
+        pos += len(line)
+        if not body:
+            continue
+        line_start = start + len(line) - len(line.lstrip())
+        rule = boilerplate_rule(body)
+        if rule is not None:
+            result.dropped.append((Sentence(body, line_start, line_start + len(body)), rule))
+            continue
+        result.sentences.extend(split_sentences(body, offset=line_start))
+    return result

@@ -1,0 +1,160 @@
+"""`stancekit` command line: thin wrappers that parse options and call importable functions."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from stancekit.errors import StancekitError
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Stance and sentiment for news text.")
+data_app = typer.Typer(no_args_is_help=True, help="Corpus tools.")
+app.add_typer(data_app, name="data")
+
+ArtifactOpt = Annotated[Path, typer.Option("--artifact", "-a", help="Artifact directory written by `stancekit train`.")]
+BackendOpt = Annotated[str, typer.Option(help="torch | torch-bf16 | torch-int8 | onnx | onnx-int8")]
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    raise typer.Exit(code)
+
+
+def friendly_errors(fn):
+    """Turn StancekitError into one red line and exit code 2 instead of a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except StancekitError as err:
+            _fail(str(err))
+
+    return wrapper
+
+
+def _setup_logging(quiet: bool = False) -> None:
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("httpx", "datasets", "transformers", "filelock"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@app.command()
+@friendly_errors
+def train(
+    config: Annotated[Path, typer.Option("--config", "-c", help="YAML config (see configs/).")] = Path("configs/default.yaml"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Artifact directory to write.")] = Path("artifacts/default"),
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a key: --set training.epochs=2")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue an interrupted run from its last epoch checkpoint.")] = False,
+    leave_out_source: Annotated[
+        Optional[str], typer.Option(help="Train without this source, then evaluate on its rows only.")
+    ] = None,
+) -> None:
+    """Fine-tune the encoder with all heads and write an artifact."""
+    from stancekit.config import load_config
+    from stancekit.training.train import train as run_train
+
+    _setup_logging()
+    overrides = list(set_ or [])
+    if leave_out_source:
+        from stancekit.training.leave_out import leave_one_source_out
+
+        cfg = load_config(config, overrides)
+        result = leave_one_source_out(cfg, leave_out_source, out)
+        typer.echo(json.dumps(result, indent=2))
+        return
+    cfg = load_config(config, overrides)
+    result = run_train(cfg, out, resume=resume)
+    typer.echo(f"wrote {result.artifact} in {result.seconds:.0f} s")
+    from stancekit.training.card import metrics_table
+
+    for split, sm in result.metrics["splits"].items():
+        typer.echo(f"\n{split}:")
+        typer.echo("\n".join(metrics_table(sm, list(cfg.heads))))
+
+
+@app.command()
+@friendly_errors
+def classify(
+    sentences: Annotated[list[str], typer.Argument(help="Sentences to classify.")],
+    artifact: ArtifactOpt = Path("artifacts/default"),
+    backend: BackendOpt = "torch",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Classify sentences and print labels with probabilities."""
+    from stancekit.serve.service import StanceService
+
+    svc = StanceService.from_artifact(artifact, backend=backend)
+    preds = svc.classify(sentences)
+    if as_json:
+        typer.echo(json.dumps([p.model_dump() for p in preds], indent=2))
+        return
+    for p in preds:
+        cells = "  ".join(f"{h}={hp.label} ({hp.confidence:.2f})" for h, hp in p.heads.items())
+        typer.echo(f"{cells}  | {p.text}")
+
+
+@app.command()
+@friendly_errors
+def profile(
+    articles: Annotated[list[Path], typer.Argument(help="Article .txt files, or directories of them.")],
+    artifact: ArtifactOpt = Path("artifacts/default"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory for <article>.profile.json files.")] = Path("profiles"),
+    backend: BackendOpt = "torch",
+    sentences: Annotated[bool, typer.Option(help="Include per-sentence predictions in the JSON.")] = True,
+) -> None:
+    """Profile articles (text files): JSON profile per article plus a printed summary."""
+    from stancekit.serve.report import profile_summary
+    from stancekit.serve.service import StanceService
+
+    files: list[Path] = []
+    for a in articles:
+        if a.is_dir():
+            files += sorted(a.glob("*.txt"))
+        elif a.is_file():
+            files.append(a)
+        else:
+            raise StancekitError(f"{a}: no such file or directory")
+    if not files:
+        raise StancekitError(f"no .txt articles found in {', '.join(map(str, articles))}")
+    svc = StanceService.from_artifact(artifact, backend=backend)
+    out.mkdir(parents=True, exist_ok=True)
+    for f in files:
+        try:
+            text = f.read_text(encoding="utf-8")
+        except UnicodeDecodeError as err:
+            raise StancekitError(f"{f}: not valid UTF-8 ({err.reason} at byte {err.start})") from None
+        prof = svc.profile(text, article_id=f.stem, include_sentences=sentences)
+        target = out / f"{f.stem}.profile.json"
+        target.write_text(prof.model_dump_json(indent=2) + "\n")
+        typer.echo(profile_summary(prof))
+        typer.echo(f"  -> {target}\n")
+
+
+@data_app.command("validate")
+@friendly_errors
+def data_validate(
+    corpus: Annotated[Path, typer.Argument(help="Corpus directory with train/dev/test JSONL.")] = Path("data/corpus"),
+) -> None:
+    """Check schema, labels, duplicates, leakage; print label mix per split and source."""
+    from stancekit.training.corpus import validate_corpus
+
+    report = validate_corpus(corpus)
+    typer.echo(report.render())
+    if report.problems:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    """Console entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
