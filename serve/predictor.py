@@ -86,7 +86,7 @@ class Predictor:
         """Tokenize; over-long inputs become windows (long_text=window) or are truncated and counted."""
         if self.manifest.text_pair and pairs is None:
             raise RequestError("this model scores (target, text) pairs: pass pairs=[target per text]")
-        inputs = list(texts) if pairs is None else list(zip(pairs, texts))
+        inputs = list(texts) if pairs is None else list(zip(texts, pairs))
         encodings = self.tokenizer.encode_batch(inputs)
         ids, types, owner, truncated = [], [], [], 0
         for i, enc in enumerate(encodings):

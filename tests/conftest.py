@@ -115,3 +115,9 @@ def tiny_artifact(tmp_path_factory, tiny_encoder_dir, tiny_data) -> Path:
     out = tmp_path_factory.mktemp("artifacts") / "tiny"
     train(config_from_dict(tiny_config_dict(tiny_encoder_dir, tiny_data)), out)
     return out
+
+
+@pytest.fixture(scope="session")
+def sample_article() -> str:
+    """The project's sample news report (Japan's PM meets Putin, May 2016)."""
+    return (REPO / "data" / "samples" / "japan_abe_putin_sochi_2016.txt").read_text(encoding="utf-8")

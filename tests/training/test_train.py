@@ -80,3 +80,23 @@ def test_rows_missing_a_head_label_train_together(tmp_path, tiny_encoder_dir, ti
     result = train(cfg, tmp_path / "mixed")
     assert result.metrics["rows"]["train"] == 60
     assert np.isfinite(result.metrics["history"][0]["train_loss"])
+
+
+def test_train_target_stance_config_with_text_pairs(tmp_path, tiny_encoder_dir):
+    from conftest import REPO
+    from stancekit.config import load_config
+    from stancekit.serve.predictor import Predictor
+    from stancekit.errors import RequestError
+
+    cfg = load_config(
+        REPO / "configs" / "target_stance.yaml",
+        [f"model.base={tiny_encoder_dir}", "training.epochs=2", "training.baselines=false"],
+    )
+    result = train(cfg, tmp_path / "ts")
+    assert result.metrics["splits"]["test"]["model"]["heads"]["stance"]["n"] == 6
+    pred = Predictor(tmp_path / "ts")
+    assert pred.manifest.text_pair and pred.heads == {"stance": ["favor", "against", "none"]}
+    probs = pred.predict_proba(["Hungary wants the sanctions lifted."], pairs=["sanctions on Russia"])
+    assert probs["stance"].shape == (1, 3)
+    with pytest.raises(RequestError, match="pairs"):
+        pred.predict_proba(["no target given"])
