@@ -151,6 +151,53 @@ def data_validate(
         raise typer.Exit(1)
 
 
+# --- score (issue 6: batch jobs; owned by serve/jobs.py) ------------------------------------
+@app.command()
+@friendly_errors
+def score(
+    input: Annotated[Path, typer.Argument(help="JSONL, CSV or Parquet file, one article per record.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")],
+    artifact: ArtifactOpt = Path("artifacts/default"),
+) -> None:
+    """Score an article collection: profiles and sentences out, rejects kept, resumable."""
+    raise StancekitError("score: not implemented yet")
+
+
+# --- serve (issue 7: HTTP service; owned by serve/http.py) ---------------------------------
+@app.command()
+@friendly_errors
+def serve(
+    artifact: ArtifactOpt = Path("artifacts/default"),
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Run the HTTP service (FastAPI) with cross-request batching."""
+    raise StancekitError("serve: not implemented yet")
+
+
+# --- evaluate / explain (issue 8: reports; owned by serve/evaluate.py and serve/report.py) --
+@app.command()
+@friendly_errors
+def evaluate(
+    artifact: ArtifactOpt = Path("artifacts/default"),
+    data: Annotated[Path, typer.Option("--data", help="Labelled JSONL, CSV or Parquet.")] = Path("data/corpus/test.jsonl"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Report directory.")] = Path("reports/test"),
+) -> None:
+    """Evaluate an artifact on labelled data: report.html, report.md, metrics.json."""
+    raise StancekitError("evaluate: not implemented yet")
+
+
+@app.command()
+@friendly_errors
+def explain(
+    article: Annotated[Path, typer.Argument(help="Article text file.")],
+    artifact: ArtifactOpt = Path("artifacts/default"),
+    html: Annotated[Path, typer.Option("--html", help="Output HTML file.")] = Path("reports/article.html"),
+) -> None:
+    """Render one article with sentences shaded by stance, as a self-contained HTML file."""
+    raise StancekitError("explain: not implemented yet")
+
+
 def main() -> None:
     """Console entry point."""
     app()
