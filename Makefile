@@ -7,7 +7,7 @@ RUN_CONFIG ?= configs/quick.yaml
 PROFILES ?= profiles
 STAMP := $(VENV)/.stancekit-installed
 
-.PHONY: setup run test test-all train lint clean bench
+.PHONY: setup run test train lint clean browser
 
 # torch is installed first and pinned: 2.13.0 resolves to the CPU wheel here, while an
 # unpinned torch pulls a multi-GB CUDA build.
@@ -29,7 +29,11 @@ run: $(STAMP) $(ARTIFACT)/manifest.json
 train: $(STAMP)
 	$(BIN)/stancekit train --config configs/default.yaml --out artifacts/default
 
-test: $(STAMP)
+# Headless Chromium for the report/article-view browser tests (Debian package; needs root).
+browser:
+	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

@@ -151,6 +151,39 @@ def data_validate(
         raise typer.Exit(1)
 
 
+@app.command("export-onnx")
+@friendly_errors
+def export_onnx_cmd(
+    artifact: ArtifactOpt = Path("artifacts/default"),
+    quantize: Annotated[bool, typer.Option(help="Also write a dynamic int8 model.")] = True,
+) -> None:
+    """Export an artifact to ONNX (for the onnx / onnx-int8 backends)."""
+    from stancekit.model.artifact import verify_artifact
+    from stancekit.serve.onnx_engine import export_onnx
+
+    out = export_onnx(verify_artifact(artifact), quantize=quantize)
+    typer.echo(f"wrote {out}")
+
+
+bench_app = typer.Typer(no_args_is_help=True, help="Quality checks of inference backends.")
+app.add_typer(bench_app, name="bench")
+
+
+@bench_app.command("parity")
+@friendly_errors
+def bench_parity(
+    artifact: ArtifactOpt = Path("artifacts/default"),
+    data: Annotated[Path, typer.Option("--data", help="Labelled rows.")] = Path("data/corpus/dev.jsonl"),
+    backends: Annotated[str, typer.Option(help="Comma-separated backends to compare with torch fp32.")] = (
+        "torch-bf16,torch-int8,onnx,onnx-int8"
+    ),
+) -> None:
+    """Label agreement and macro-F1 of each backend against torch fp32."""
+    from stancekit.serve.parity import backend_parity, render_parity
+
+    typer.echo(render_parity(backend_parity(artifact, data, [b.strip() for b in backends.split(",") if b.strip()])))
+
+
 # --- score (issue 6: batch jobs; owned by serve/jobs.py) ------------------------------------
 @app.command()
 @friendly_errors
@@ -158,9 +191,33 @@ def score(
     input: Annotated[Path, typer.Argument(help="JSONL, CSV or Parquet file, one article per record.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")],
     artifact: ArtifactOpt = Path("artifacts/default"),
+    id_field: Annotated[str, typer.Option(help="Field holding the article id.")] = "id",
+    text_field: Annotated[str, typer.Option(help="Field holding the article text.")] = "text",
+    fmt: Annotated[str, typer.Option("--format", help="Output format: parquet | jsonl.")] = "parquet",
+    resume: Annotated[bool, typer.Option(help="Finish an interrupted job in OUTDIR.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Delete a previous job's output in OUTDIR first.")] = False,
+    quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+    engine: Annotated[str, typer.Option(help="local (this process) | ray (Ray Data actor pool).")] = "local",
+    ray_address: Annotated[Optional[str], typer.Option(help="Ray cluster to join (default: start a local one).")] = None,
+    ray_actors: Annotated[Optional[int], typer.Option(help="Ray actors, one model each (default: one per CPU).")] = None,
+    max_chars: Annotated[int, typer.Option(help="Longer article texts are rejected.")] = 100_000,
+    chunk_size: Annotated[int, typer.Option(help="Articles per committed chunk (the unit lost on a crash).")] = 256,
+    backend: BackendOpt = "torch",
 ) -> None:
     """Score an article collection: profiles and sentences out, rejects kept, resumable."""
-    raise StancekitError("score: not implemented yet")
+    from stancekit.serve.jobs import JobSpec, run_job
+
+    _setup_logging(quiet)
+    spec = JobSpec(input, out, artifact, id_field=id_field, text_field=text_field, format=fmt,
+                   chunk_size=chunk_size, max_chars=max_chars, backend=backend, engine=engine)
+    if engine == "ray":
+        from stancekit.serve.ray_jobs import run_ray_job
+
+        summary = run_ray_job(spec, resume=resume, overwrite=overwrite, quiet=quiet, address=ray_address,
+                              actors=ray_actors)
+    else:
+        summary = run_job(spec, resume=resume, overwrite=overwrite, quiet=quiet)
+    typer.echo(summary.render())
 
 
 # --- serve (issue 7: HTTP service; owned by serve/http.py) ---------------------------------
@@ -170,21 +227,43 @@ def serve(
     artifact: ArtifactOpt = Path("artifacts/default"),
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    backend: BackendOpt = "torch",
+    max_batch_tokens: Annotated[int, typer.Option(help="Tokens per merged batch: throughput vs latency.")] = 8192,
+    max_wait_ms: Annotated[float, typer.Option(help="How long an idle worker waits to merge requests.")] = 5.0,
+    max_queue: Annotated[int, typer.Option(help="Sentences allowed to wait; beyond it 429.")] = 4096,
+    timeout_s: Annotated[float, typer.Option(help="Per-request deadline; beyond it 503.")] = 30.0,
+    no_batching: Annotated[bool, typer.Option("--no-batching", help="One batch per request (baseline).")] = False,
 ) -> None:
     """Run the HTTP service (FastAPI) with cross-request batching."""
-    raise StancekitError("serve: not implemented yet")
+    from stancekit.serve.http import ServeSettings, run_server
+
+    _setup_logging()
+    settings = ServeSettings.from_options(
+        artifact=artifact, host=host, port=port, backend=backend, max_batch_tokens=max_batch_tokens,
+        max_wait_ms=max_wait_ms, max_queue=max_queue, timeout_s=timeout_s, batching=not no_batching,
+    )
+    run_server(settings)
 
 
-# --- evaluate / explain (issue 8: reports; owned by serve/evaluate.py and serve/report.py) --
+# --- evaluate / explain (issue 8: reports; owned by serve/evaluate.py, report_html.py, explain.py)
 @app.command()
 @friendly_errors
 def evaluate(
     artifact: ArtifactOpt = Path("artifacts/default"),
     data: Annotated[Path, typer.Option("--data", help="Labelled JSONL, CSV or Parquet.")] = Path("data/corpus/test.jsonl"),
     out: Annotated[Path, typer.Option("--out", "-o", help="Report directory.")] = Path("reports/test"),
+    backend: BackendOpt = "torch",
+    bootstrap: Annotated[int, typer.Option(min=0, help="Bootstrap resamples for the 95% intervals (0: none).")] = 1000,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
 ) -> None:
     """Evaluate an artifact on labelled data: report.html, report.md, metrics.json."""
-    raise StancekitError("evaluate: not implemented yet")
+    from stancekit.serve.evaluate import evaluate as run_evaluate
+    from stancekit.serve.report_html import summary_table
+
+    _setup_logging(quiet=True)
+    metrics = run_evaluate(artifact, data, out, backend=backend, samples=bootstrap, seed=seed)
+    typer.echo(summary_table(metrics))
+    typer.echo(f"\nwrote {out / 'report.html'}, {out / 'report.md'}, {out / 'metrics.json'}")
 
 
 @app.command()
@@ -193,9 +272,16 @@ def explain(
     article: Annotated[Path, typer.Argument(help="Article text file.")],
     artifact: ArtifactOpt = Path("artifacts/default"),
     html: Annotated[Path, typer.Option("--html", help="Output HTML file.")] = Path("reports/article.html"),
+    backend: BackendOpt = "torch",
 ) -> None:
     """Render one article with sentences shaded by stance, as a self-contained HTML file."""
-    raise StancekitError("explain: not implemented yet")
+    from stancekit.serve.explain import explain_article, read_article
+    from stancekit.serve.report import profile_summary
+
+    _setup_logging(quiet=True)
+    prof = explain_article(artifact, read_article(article), html, article_id=article.stem, backend=backend)
+    typer.echo(profile_summary(prof))
+    typer.echo(f"  -> {html}")
 
 
 def main() -> None:

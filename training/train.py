@@ -106,6 +106,22 @@ def collate(enc: Any, idx: np.ndarray, pad_id: int) -> dict[str, torch.Tensor]:
     return out
 
 
+def epoch_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator, window: int = 50) -> list[np.ndarray]:
+    """Shuffled batches of similar length: sort within windows of `window` batches, shuffle batch order.
+
+    Less padding than plain shuffling (faster epochs) while batches stay random. The rng is
+    seeded per (seed, epoch), so a resumed run sees the same batches.
+    """
+    order = rng.permutation(len(lengths))
+    span = batch_size * window
+    batches = []
+    for start in range(0, len(order), span):
+        chunk = order[start:start + span]
+        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+        batches += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
 def class_weights(y: np.ndarray, n_labels: int) -> torch.Tensor:
     """Inverse-frequency weights (mean 1 over present classes) from labelled training rows."""
     counts = np.bincount(y[y != IGNORE], minlength=n_labels).astype(float)
@@ -192,6 +208,7 @@ def train_epochs(
         for h, spec in config.heads.items()
     }
     labels = {h: torch.tensor(y) for h, y in train.labels.items()}
+    lengths = np.array([len(x) for x in train_enc["input_ids"]])
     history: list[dict[str, Any]] = []
     best_state: dict[str, torch.Tensor] | None = None
     best_score, bad_epochs, start_epoch = -1.0, 0, 0
@@ -210,12 +227,10 @@ def train_epochs(
         if bad_epochs >= t.patience:
             break
         model.train()
-        # Permutation from (seed, epoch): identical whether or not the run was resumed.
-        order = np.random.default_rng([t.seed, epoch]).permutation(n)
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{t.epochs}", unit="step", leave=False, disable=None)
+        batches = epoch_batches(lengths, t.batch_size, np.random.default_rng([t.seed, epoch]))
+        bar = tqdm(batches, desc=f"epoch {epoch + 1}/{t.epochs}", unit="step", leave=False, disable=None)
         running = 0.0
-        for step in bar:
-            idx = order[step * t.batch_size:(step + 1) * t.batch_size]
+        for step, idx in enumerate(bar):
             logits = model(**collate(train_enc, idx, pad_id))
             loss = torch.zeros(())
             for h, spec in config.heads.items():

@@ -114,6 +114,42 @@ def newsmtsc_sentiment_only(shared: Path, exclude: set[str], n: int, seed: int) 
     return picked
 
 
+def dedupe(rows: list[dict]) -> list[dict]:
+    """First row per normalised text (NewsMTSC repeats some sentences under several targets)."""
+    seen, out = set(), []
+    for r in rows:
+        key = normalise(r["text"])
+        if key not in seen:
+            seen.add(key)
+            out.append(r)
+    return out
+
+
+def near_duplicate_groups(rows: list[dict], threshold: float = 0.85) -> list[str]:
+    """Split groups: doc_id, merged (union-find) across rows whose char n-gram cosine >= threshold,
+    so near-duplicates (the same quote in two briefings) never straddle train and test."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    parent = list(range(len(rows)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    first_of_doc: dict[str, int] = {}
+    for i, r in enumerate(rows):
+        j = first_of_doc.setdefault(r["doc_id"], i)
+        parent[find(i)] = find(j)
+    x = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5)).fit_transform([r["text"] for r in rows])
+    sims = (x @ x.T).tocoo()
+    for i, j, v in zip(sims.row, sims.col, sims.data):
+        if i < j and v >= threshold:
+            parent[find(i)] = find(j)
+    return [str(find(i)) for i in range(len(rows))]
+
+
 def authored_rows() -> tuple[list[dict], dict]:
     """Authored sentences whose writer's labels a blind checker confirmed; disagreements are dropped."""
     rows, stats = [], Counter()
@@ -182,9 +218,9 @@ def main() -> None:
     authored, authored_stats = authored_rows()
     authored = [r for r in authored if normalise(r["text"]) not in seen]
 
-    pool = real + sentiment_only
+    pool = dedupe(real + sentiment_only)
     strata = [r["stance"] or f"none:{r['sentiment']}" for r in pool]
-    splits = stratified_group_split(strata, [r["doc_id"] for r in pool], (0.8, 0.1, 0.1), args.seed)
+    splits = stratified_group_split(strata, near_duplicate_groups(pool), (0.8, 0.1, 0.1), args.seed)
     for r, s in zip(pool, splits):
         r["split"] = str(s)
     for r in authored:
