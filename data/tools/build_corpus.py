@@ -20,7 +20,12 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import cohen_kappa_score, confusion_matrix
 
-from stancekit.training.corpus import SENTIMENT_LABELS, STANCE_LABELS, normalise, stratified_group_split
+from stancekit.training.corpus import (
+    SENTIMENT_LABELS,
+    STANCE_LABELS,
+    normalise,
+    stratified_group_split,
+)
 
 ANN = Path("data/annotation")
 AXIS = re.compile(r"\b(Russia\w*|Moscow|Putin|NATO|sanction\w*|Ukrain\w*|Crimea\w*|Kremlin)\b", re.I)

@@ -17,10 +17,17 @@ import random
 from pathlib import Path
 
 import numpy as np
-
 from mine_candidates import (
-    MAX_WORDS, MIN_WORDS, _doc_sentences, _sid, classify_cue, kremlin_docs, un_docs, whitehouse_docs,
+    MAX_WORDS,
+    MIN_WORDS,
+    _doc_sentences,
+    _sid,
+    classify_cue,
+    kremlin_docs,
+    un_docs,
+    whitehouse_docs,
 )
+
 from stancekit.serve.predictor import Predictor
 from stancekit.training.corpus import normalise
 
