@@ -35,7 +35,7 @@ class VaderSentiment(ClassifierMixin, BaseEstimator):
         self.labels = labels
         self.threshold = threshold
 
-    def fit(self, X: list[str], y: np.ndarray | None = None) -> "VaderSentiment":
+    def fit(self, X: list[str], y: np.ndarray | None = None) -> VaderSentiment:
         """Nothing to learn; builds the analyzer."""
         from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from stancekit.errors import RequestError
-from stancekit.model.probs import softmax
+from stancekit.errors import ConfigError, RequestError
 from stancekit.model.artifact import TOKENIZER_DIR, Manifest, verify_artifact
+from stancekit.model.probs import softmax
 from stancekit.serve.batching import pad_batch, plan_batches
 from stancekit.serve.engines import make_engine
 
@@ -62,6 +62,10 @@ class Predictor:
     ):
         from tokenizers import Tokenizer
 
+        if long_text not in ("truncate", "window"):
+            raise ConfigError(f"long_text must be 'truncate' or 'window'; got {long_text!r}")
+        if max_batch_tokens < 1:
+            raise ConfigError(f"max_batch_tokens must be >= 1; got {max_batch_tokens}")
         self.artifact = verify_artifact(artifact)
         self.manifest: Manifest = self.artifact.manifest
         self.backend = backend
@@ -78,7 +82,7 @@ class Predictor:
         self.stats: Counter = Counter()
 
     @classmethod
-    def from_artifact(cls, path: str | Path, **kwargs) -> "Predictor":
+    def from_artifact(cls, path: str | Path, **kwargs) -> Predictor:
         """Load an artifact (checksums and labels verified)."""
         return cls(path, **kwargs)
 

@@ -19,6 +19,7 @@ app.add_typer(data_app, name="data")
 
 ArtifactOpt = Annotated[Path, typer.Option("--artifact", "-a", help="Artifact directory written by `stancekit train`.")]
 BackendOpt = Annotated[str, typer.Option(help="torch | torch-bf16 | torch-int8 | onnx | onnx-int8")]
+ThreadsOpt = Annotated[Optional[int], typer.Option(help="Inference threads (default: all cores).")]
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -85,12 +86,13 @@ def classify(
     sentences: Annotated[list[str], typer.Argument(help="Sentences to classify.")],
     artifact: ArtifactOpt = Path("artifacts/default"),
     backend: BackendOpt = "torch",
+    threads: ThreadsOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Classify sentences and print labels with probabilities."""
     from stancekit.serve.service import StanceService
 
-    svc = StanceService.from_artifact(artifact, backend=backend)
+    svc = StanceService.from_artifact(artifact, backend=backend, threads=threads)
     preds = svc.classify(sentences)
     if as_json:
         typer.echo(json.dumps([p.model_dump() for p in preds], indent=2))
@@ -107,6 +109,8 @@ def profile(
     artifact: ArtifactOpt = Path("artifacts/default"),
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory for <article>.profile.json files.")] = Path("profiles"),
     backend: BackendOpt = "torch",
+    threads: ThreadsOpt = None,
+    long_text: Annotated[str, typer.Option(help="Over-long sentences: truncate (counted) or window.")] = "truncate",
     sentences: Annotated[bool, typer.Option(help="Include per-sentence predictions in the JSON.")] = True,
 ) -> None:
     """Profile articles (text files): JSON profile per article plus a printed summary."""
@@ -123,7 +127,7 @@ def profile(
             raise StancekitError(f"{a}: no such file or directory")
     if not files:
         raise StancekitError(f"no .txt articles found in {', '.join(map(str, articles))}")
-    svc = StanceService.from_artifact(artifact, backend=backend)
+    svc = StanceService.from_artifact(artifact, backend=backend, threads=threads, long_text=long_text)
     out.mkdir(parents=True, exist_ok=True)
     for f in files:
         try:
@@ -203,13 +207,14 @@ def score(
     max_chars: Annotated[int, typer.Option(help="Longer article texts are rejected.")] = 100_000,
     chunk_size: Annotated[int, typer.Option(help="Articles per committed chunk (the unit lost on a crash).")] = 256,
     backend: BackendOpt = "torch",
+    threads: Annotated[Optional[int], typer.Option(help="Threads per model (ray: CPUs per actor, default 1).")] = None,
 ) -> None:
     """Score an article collection: profiles and sentences out, rejects kept, resumable."""
     from stancekit.serve.jobs import JobSpec, run_job
 
     _setup_logging(quiet)
     spec = JobSpec(input, out, artifact, id_field=id_field, text_field=text_field, format=fmt,
-                   chunk_size=chunk_size, max_chars=max_chars, backend=backend, engine=engine)
+                   chunk_size=chunk_size, max_chars=max_chars, backend=backend, threads=threads, engine=engine)
     if engine == "ray":
         from stancekit.serve.ray_jobs import run_ray_job
 

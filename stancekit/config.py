@@ -123,7 +123,7 @@ class StancekitConfig(_Section):
     profile: ProfileConfig = Field(default_factory=ProfileConfig)
 
     @model_validator(mode="after")
-    def _check(self) -> "StancekitConfig":
+    def _check(self) -> StancekitConfig:
         metric = self.training.selection_metric
         allowed = {"mean_macro_f1"} | {f"{h}_macro_f1" for h in self.heads}
         if metric not in allowed:

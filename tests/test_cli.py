@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
+from conftest import make_rows, write_jsonl
 from typer.testing import CliRunner
 
-from conftest import make_rows, write_jsonl
 from stancekit.cli import app
 
 runner = CliRunner()

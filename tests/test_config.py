@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from conftest import REPO
+
 from stancekit.config import apply_overrides, config_from_dict, load_config
 from stancekit.errors import ConfigError
 

@@ -8,7 +8,12 @@ import numpy as np
 from sklearn.dummy import DummyClassifier
 
 from stancekit.config import StancekitConfig
-from stancekit.model.baselines import SENTIMENT_LABELS, VaderSentiment, frozen_embedding_logreg, tfidf_logreg
+from stancekit.model.baselines import (
+    SENTIMENT_LABELS,
+    VaderSentiment,
+    frozen_embedding_logreg,
+    tfidf_logreg,
+)
 from stancekit.training.data import IGNORE, LabelledData
 from stancekit.training.metrics import head_metrics
 

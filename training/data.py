@@ -30,7 +30,7 @@ class LabelledData:
     def __len__(self) -> int:
         return len(self.texts)
 
-    def subset(self, idx: np.ndarray | list[int]) -> "LabelledData":
+    def subset(self, idx: np.ndarray | list[int]) -> LabelledData:
         """Rows at `idx`, in that order."""
         idx = list(map(int, idx))
         return LabelledData(

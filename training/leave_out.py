@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from stancekit.training.data import LabelledData, load_labelled
 
 from stancekit.config import StancekitConfig
 from stancekit.errors import DataError
+from stancekit.training.data import LabelledData, load_labelled
 
 
 def _write_subset(data: LabelledData, idx: np.ndarray, config: StancekitConfig, path: Path) -> None:

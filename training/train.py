@@ -7,7 +7,6 @@ evaluate with baselines, write the artifact.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -27,14 +26,18 @@ from transformers import get_linear_schedule_with_warmup
 import stancekit
 from stancekit.config import StancekitConfig
 from stancekit.errors import DataError
-from stancekit.model.probs import softmax
 from stancekit.model.artifact import HeadSpec, Manifest, save_artifact
 from stancekit.model.encoder import load_pretrained_encoder, load_tokenizer
 from stancekit.model.heads import MultiHeadClassifier
+from stancekit.model.probs import softmax
 from stancekit.training.calibration import fit_temperature
 from stancekit.training.card import render_card
 from stancekit.training.data import IGNORE, LabelledData, load_labelled
-from stancekit.training.metrics import evaluate_predictions, expected_calibration_error, selection_score
+from stancekit.training.metrics import (
+    evaluate_predictions,
+    expected_calibration_error,
+    selection_score,
+)
 
 logger = logging.getLogger(__name__)
 CHECKPOINT = "checkpoint.pt"
@@ -228,7 +231,7 @@ def train_epochs(
             break
         model.train()
         batches = epoch_batches(lengths, t.batch_size, np.random.default_rng([t.seed, epoch]))
-        bar = tqdm(batches, desc=f"epoch {epoch + 1}/{t.epochs}", unit="step", leave=False, disable=None)
+        bar = tqdm(batches, desc=f"epoch {epoch + 1}/{t.epochs}", unit="step", leave=False, mininterval=2.0)
         running = 0.0
         for step, idx in enumerate(bar):
             logits = model(**collate(train_enc, idx, pad_id))

@@ -9,7 +9,12 @@ import numpy as np
 import pytest
 
 from stancekit.errors import ArtifactError
-from stancekit.model.artifact import load_torch_model, verify_artifact, write_manifest, read_manifest
+from stancekit.model.artifact import (
+    load_torch_model,
+    read_manifest,
+    verify_artifact,
+    write_manifest,
+)
 from stancekit.serve.predictor import Predictor
 
 SENTENCES = ["Japan signed a gas deal with Russia.", "India joined the sanctions against Moscow.", "It rained."]

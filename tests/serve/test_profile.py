@@ -88,3 +88,13 @@ def test_bootstrap_interval_is_deterministic_for_a_seed(global_random_seed):
     values = np.random.default_rng(global_random_seed).uniform(-1, 1, 50)
     assert bootstrap_interval(values, 300, seed=7) == bootstrap_interval(values, 300, seed=7)
     assert bootstrap_interval(values, 300, seed=7) != bootstrap_interval(values, 300, seed=8)
+
+
+def test_service_profile_is_deterministic(tiny_artifact, sample_article):
+    from stancekit.serve.service import StanceService
+
+    svc = StanceService.from_artifact(tiny_artifact)
+    a = svc.profile(sample_article, include_sentences=True)
+    b = StanceService.from_artifact(tiny_artifact).profile(sample_article, include_sentences=True)
+    assert a.model_dump_json() == b.model_dump_json()
+    assert a.lean.ci_low is not None

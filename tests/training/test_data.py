@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from conftest import SENTIMENT, STANCE, tiny_config_dict, write_jsonl
 
-from conftest import STANCE, SENTIMENT, tiny_config_dict, write_jsonl
 from stancekit.config import config_from_dict
 from stancekit.errors import DataError
 from stancekit.training.data import IGNORE, load_labelled

@@ -6,8 +6,8 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import make_rows, tiny_config_dict, write_jsonl
+
 from stancekit.config import config_from_dict
 from stancekit.training.train import train
 
@@ -84,9 +84,10 @@ def test_rows_missing_a_head_label_train_together(tmp_path, tiny_encoder_dir, ti
 
 def test_train_target_stance_config_with_text_pairs(tmp_path, tiny_encoder_dir):
     from conftest import REPO
+
     from stancekit.config import load_config
-    from stancekit.serve.predictor import Predictor
     from stancekit.errors import RequestError
+    from stancekit.serve.predictor import Predictor
 
     cfg = load_config(
         REPO / "configs" / "target_stance.yaml",

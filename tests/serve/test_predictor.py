@@ -1,0 +1,121 @@
+"""Predictor: input order kept, long inputs windowed or truncated (counted), backends agree with fp32."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from stancekit.errors import ArtifactError
+from stancekit.model.artifact import verify_artifact
+from stancekit.serve.predictor import Predictor
+
+SENTENCES = [
+    "Japan signed a gas deal with Russia.",
+    "India joined the new sanctions against Moscow after a long debate in parliament and in the press.",
+    "It rained.",
+    "Officials from Turkey arrived for the summit in the afternoon.",
+]
+
+
+@pytest.fixture(scope="module")
+def onnx_artifact(tiny_artifact, tmp_path_factory):
+    """A copy of the tiny artifact with its ONNX exports (fp32 and int8)."""
+    from stancekit.serve.onnx_engine import export_onnx
+
+    art = tmp_path_factory.mktemp("onnx") / "art"
+    shutil.copytree(tiny_artifact, art)
+    export_onnx(verify_artifact(art))
+    return art
+
+
+def test_predict_proba_keeps_input_order_across_batches(tiny_artifact):
+    small = Predictor(tiny_artifact, max_batch_tokens=16)  # forces one row per batch, longest first
+    big = Predictor(tiny_artifact, max_batch_tokens=4096)
+    a, b = small.predict_proba(SENTENCES), big.predict_proba(SENTENCES)
+    singles = np.concatenate([big.predict_proba([s])["stance"] for s in SENTENCES])
+    np.testing.assert_allclose(a["stance"], b["stance"], atol=1e-5)
+    np.testing.assert_allclose(a["stance"], singles, atol=1e-5)
+    assert small.stats["batches"] == len(SENTENCES)
+
+
+def test_probabilities_are_calibrated_distributions(tiny_artifact):
+    probs = Predictor(tiny_artifact).predict_proba(SENTENCES)
+    for p in probs.values():
+        np.testing.assert_allclose(p.sum(1), 1.0, atol=1e-5)
+        assert (p >= 0).all()
+
+
+def test_long_input_truncated_is_counted_and_logged(tiny_artifact, caplog):
+    long = " ".join(["Sanctions on Russia were discussed at length"] * 20) + "."
+    pred = Predictor(tiny_artifact, long_text="truncate")
+    with caplog.at_level("WARNING"):
+        pred.predict_proba([long, "Short one."])
+    assert pred.stats["truncated"] == 1
+    assert "1 of 2 inputs exceeded max_length" in caplog.text
+
+
+def test_long_input_window_scoring_averages_windows(tiny_artifact):
+    first_half = " ".join(["Japan signed a gas deal with Russia"] * 6)
+    second_half = " ".join(["India joined the sanctions against Moscow"] * 6)
+    long = f"{first_half} and {second_half}."
+    windowed = Predictor(tiny_artifact, long_text="window", window_stride=8)
+    enc = windowed.encode([long, "Short one."])
+    assert enc.n_truncated == 1 and (enc.owner == 0).sum() >= 2 and (enc.owner == 1).sum() == 1
+    probs = windowed.predict_proba([long, "Short one."])["stance"]
+    # The long input's probability is the mean of its windows' probabilities.
+    from stancekit.model.probs import softmax
+
+    logits = windowed.logits(enc)["stance"]
+    t = windowed.manifest.heads["stance"].temperature
+    expected = softmax(logits[enc.owner == 0], t).mean(0)
+    np.testing.assert_allclose(probs[0], expected, atol=1e-5)
+    truncated = Predictor(tiny_artifact, long_text="truncate").predict_proba([long])["stance"][0]
+    assert not np.allclose(probs[0], truncated)
+
+
+def test_empty_input_list_gives_empty_arrays(tiny_artifact):
+    probs = Predictor(tiny_artifact).predict_proba([])
+    assert probs["stance"].shape == (0, 3)
+
+
+@pytest.mark.parametrize("backend, min_agreement, atol", [
+    ("onnx", 1.0, 1e-4), ("torch-bf16", 0.75, 0.1), ("torch-int8", 0.75, 0.1), ("onnx-int8", 0.75, 0.1),
+])
+def test_backend_parity_with_fp32(onnx_artifact, backend, min_agreement, atol):
+    from conftest import make_rows
+
+    texts = [r["text"] for r in make_rows(60, 11)] + SENTENCES
+    ref = Predictor(onnx_artifact).predict_proba(texts)
+    got = Predictor(onnx_artifact, backend=backend).predict_proba(texts)
+    for head in ref:
+        agreement = (ref[head].argmax(1) == got[head].argmax(1)).mean()
+        assert agreement >= min_agreement
+        assert np.abs(ref[head] - got[head]).mean() < atol
+
+
+def test_onnx_stale_export_refused(onnx_artifact, tmp_path):
+    import json
+
+    art = tmp_path / "art"
+    shutil.copytree(onnx_artifact, art)
+    manifest = json.loads((art / "onnx" / "onnx_manifest.json").read_text())
+    manifest["source_weights_sha256"] = "0" * 64
+    (art / "onnx" / "onnx_manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ArtifactError, match="stale"):
+        Predictor(art, backend="onnx")
+
+
+def test_onnx_backend_without_export_names_the_fix(tiny_artifact):
+    with pytest.raises(ArtifactError, match="export-onnx"):
+        Predictor(tiny_artifact, backend="onnx")
+
+
+def test_parity_report_flags_backends(onnx_artifact, tiny_data):
+    from stancekit.serve.parity import backend_parity, render_parity
+
+    rows = backend_parity(onnx_artifact, tiny_data["dev"], ["onnx"])
+    assert {r["head"] for r in rows} == {"stance", "sentiment"}
+    assert all(r["agreement"] == 1.0 and r["passes"] for r in rows)
+    assert "passes" in render_parity(rows)
