@@ -31,7 +31,7 @@ class StanceService:
         self.settings = dict(m.profile)
 
     @classmethod
-    def from_artifact(cls, path: str | Path, **predictor_kwargs) -> "StanceService":
+    def from_artifact(cls, path: str | Path, **predictor_kwargs) -> StanceService:
         """Load and verify an artifact; keyword arguments go to Predictor (backend, threads, ...)."""
         return cls(Predictor(path, **predictor_kwargs))
 
