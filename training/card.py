@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from stancekit.model.artifact import Manifest
@@ -52,6 +53,15 @@ def render_card(manifest: Manifest, metrics: dict[str, Any]) -> str:
     ]
     for split, sm in metrics.get("splits", {}).items():
         out += [f"## Metrics on {split}", ""] + metrics_table(sm, heads) + [""]
+        for h in heads:
+            per_class = sm["model"]["heads"][h].get("per_class", {})
+            if per_class:
+                out += [f"Per class, {h}:", "", "| label | precision | recall | F1 | support |", "|---|---|---|---|---|"]
+                out += [
+                    f"| {lab} | {_fmt(m['precision'])} | {_fmt(m['recall'])} | {_fmt(m['f1'])} | {m['support']} |"
+                    for lab, m in per_class.items()
+                ]
+                out.append("")
         ece = sm["model"].get("ece", {})
         if ece:
             out.append(
@@ -64,9 +74,29 @@ def render_card(manifest: Manifest, metrics: dict[str, Any]) -> str:
             out += [f"- {v}: n={m['n']}, " + ", ".join(f"{h} {_fmt(m.get(h))}" for h in heads) for v, m in values.items()]
             out.append("")
     if "leave_one_source_out" in metrics:
-        out += ["## Leave one source out", ""]
+        out += [
+            "## Leave one source out",
+            "",
+            "Each row: a model trained without that source (same config), evaluated on the source's dev+test rows, "
+            "beside this model's macro-F1 on the same source in test (in distribution). A large drop means the "
+            "model learned a source's style rather than stance.",
+            "",
+            "| held-out source | rows | stance macro-F1 held out | stance macro-F1 in distribution "
+            "| sentiment held out | sentiment in distribution |",
+            "|---|---|---|---|---|---|",
+        ]
+        slices = metrics.get("splits", {}).get("test", {}).get("model", {}).get("slices", {}).get("source", {})
         for src, m in metrics["leave_one_source_out"].items():
-            out.append(f"- trained without {src}, tested on it: " + ", ".join(f"{h} {_fmt(v)}" for h, v in m.items()))
+            ind = slices.get(src, {})
+            out.append(
+                f"| {src} | {m.get('n_eval')} | {_fmt(m['macro_f1'].get('stance'))} | {_fmt(ind.get('stance'))} "
+                f"| {_fmt(m['macro_f1'].get('sentiment'))} | {_fmt(ind.get('sentiment'))} |"
+            )
+        out.append("")
+    if "ablations" in metrics:
+        out += ["## Ablations (dev)", "", "| run | stance macro-F1 | sentiment macro-F1 |", "|---|---|---|"]
+        for name, m in metrics["ablations"].items():
+            out.append(f"| {name} | {_fmt(m.get('stance'))} | {_fmt(m.get('sentiment'))} |")
         out.append("")
     out += [
         "## Limits",
@@ -77,3 +107,18 @@ def render_card(manifest: Manifest, metrics: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(out)
+
+
+def add_to_card(artifact_dir: str | Path, key: str, value: Any) -> None:
+    """Store `value` under `key` in the artifact's metrics.json, re-render its card, re-checksum."""
+    import json
+
+    from stancekit.model.artifact import CARD, METRICS, read_manifest, write_manifest
+
+    artifact_dir = Path(artifact_dir)
+    manifest = read_manifest(artifact_dir)
+    metrics = json.loads((artifact_dir / METRICS).read_text())
+    metrics[key] = value
+    (artifact_dir / METRICS).write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    (artifact_dir / CARD).write_text(render_card(manifest, metrics))
+    write_manifest(artifact_dir, manifest)

@@ -12,6 +12,7 @@ import math
 import os
 import random
 import shutil
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -231,7 +232,8 @@ def train_epochs(
             break
         model.train()
         batches = epoch_batches(lengths, t.batch_size, np.random.default_rng([t.seed, epoch]))
-        bar = tqdm(batches, desc=f"epoch {epoch + 1}/{t.epochs}", unit="step", leave=False, mininterval=2.0)
+        bar = tqdm(batches, desc=f"epoch {epoch + 1}/{t.epochs}", unit="step", leave=False,
+                   mininterval=2.0 if sys.stderr.isatty() else 30.0)
         running = 0.0
         for step, idx in enumerate(bar):
             logits = model(**collate(train_enc, idx, pad_id))
