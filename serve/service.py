@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
 from stancekit.errors import RequestError
 from stancekit.serve.predictor import Predictor
 from stancekit.serve.profile import build_profile, head_predictions
 from stancekit.serve.schemas import ArticleProfile, SentencePrediction
-from stancekit.serve.sentences import split_article
+from stancekit.serve.sentences import SplitResult, split_article
 from stancekit.serve.speakers import attribute_speakers
 
 
@@ -56,15 +58,29 @@ class StanceService:
     ) -> list[ArticleProfile]:
         """Profiles for several articles, their sentences scored together in token-budget batches."""
         ids = list(article_ids) if article_ids is not None else [None] * len(articles)
+        splits = self.split(articles, ids)
+        probs = self.predictor.predict_proba([s.text for sp in splits for s in sp.sentences])
+        return self.profiles_from_probs(splits, ids, probs, include_sentences)
+
+    def split(self, articles: Sequence[str], article_ids: Sequence[str | None]) -> list[SplitResult]:
+        """Content sentences of each article (non-strings refused, naming the article)."""
         splits = []
         for i, text in enumerate(articles):
             if not isinstance(text, str):
-                raise RequestError(f"article {ids[i] or i}: text must be a string, got {type(text).__name__}")
+                raise RequestError(f"article {article_ids[i] or i}: text must be a string, got {type(text).__name__}")
             splits.append(split_article(text))
-        flat = [s.text for sp in splits for s in sp.sentences]
-        probs = self.predictor.predict_proba(flat)
+        return splits
+
+    def profiles_from_probs(
+        self,
+        splits: Sequence[SplitResult],
+        article_ids: Sequence[str | None],
+        probs: dict[str, np.ndarray],
+        include_sentences: bool = False,
+    ) -> list[ArticleProfile]:
+        """One profile per article from the probabilities of all articles' sentences, concatenated in order."""
         out, pos = [], 0
-        for art_id, sp in zip(ids, splits):
+        for art_id, sp in zip(article_ids, splits):
             n = len(sp.sentences)
             texts = [s.text for s in sp.sentences]
             out.append(

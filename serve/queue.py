@@ -1,0 +1,285 @@
+"""Cross-request scheduler: a bounded queue of sentence work packed into token-budget batches.
+
+Requests submit their sentences as one entry each. One batching task on the event
+loop packs entries from concurrent requests into batches of at most
+`max_batch_tokens` tokens, waiting up to `max_wait_ms` for company while the
+worker is idle, skips entries whose caller gave up, and hands each batch to a
+single worker thread that runs the predictor, so inference never blocks the
+event loop. Past `max_queue` waiting sentences `submit` raises instead of
+growing memory. The scheduler knows nothing of HTTP or of the model: it calls
+`predict(texts) -> {head: probabilities}` and slices the rows back per entry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from stancekit.errors import OverloadedError
+
+logger = logging.getLogger(__name__)
+
+Probs = dict[str, np.ndarray]
+
+
+class QueueFullError(OverloadedError):
+    """The queue holds `max_queue` sentences already; retry after the hinted delay."""
+
+
+class DrainingError(OverloadedError):
+    """The service is shutting down and accepts no new work."""
+
+
+class RequestTimeoutError(OverloadedError):
+    """A request's sentences were not scored within the per-request timeout."""
+
+
+class CallerGone(Exception):
+    """The caller stopped waiting (client disconnected); nothing is left to answer."""
+
+
+class BatchObserver(Protocol):
+    """Receives scheduler events (the HTTP layer turns them into metrics)."""
+
+    def on_batch(self, sentences: int, tokens: int, seconds: float) -> None: ...
+
+    def on_dropped(self, sentences: int) -> None: ...
+
+
+class _NullObserver:
+    def on_batch(self, sentences: int, tokens: int, seconds: float) -> None:
+        pass
+
+    def on_dropped(self, sentences: int) -> None:
+        pass
+
+
+@dataclass(eq=False)
+class Entry:
+    """One request's sentences waiting for a batch; `future` receives their probabilities."""
+
+    texts: list[str]
+    tokens: int
+    future: asyncio.Future
+    enqueued: float
+    taken: bool = field(default=False)
+
+
+class Scheduler:
+    """Bounded queue + batching task + one predictor thread.
+
+    Parameters
+    ----------
+    predict : callable
+        ``predict(texts) -> {head: array (len(texts), n_labels)}``, run in the worker thread.
+    max_batch_tokens : int
+        Token budget of one batch, summed over its sentences; one larger entry still runs alone.
+    max_wait_ms : float
+        How long the first waiting entry may wait for others while the worker is idle.
+    max_queue : int
+        Sentences allowed to wait; a submission that would exceed it raises QueueFullError.
+    batching : bool
+        False runs every entry as its own batch (the no-batching baseline).
+    """
+
+    def __init__(
+        self,
+        predict: Callable[[list[str]], Probs],
+        max_batch_tokens: int,
+        max_wait_ms: float,
+        max_queue: int,
+        batching: bool = True,
+        observer: BatchObserver | None = None,
+    ):
+        self.predict = predict
+        self.max_batch_tokens = max_batch_tokens
+        self.max_wait_s = max_wait_ms / 1000.0
+        self.max_queue = max_queue
+        self.batching = batching
+        self.observer = observer or _NullObserver()
+        self._pending: deque[Entry] = deque()
+        self.queued_sentences = 0
+        self.queued_tokens = 0
+        self.queued_requests = 0
+        self._sentences_per_s = 0.0  # moving average, for the Retry-After hint
+        self._arrived: asyncio.Event | None = None
+        self._task: asyncio.Task | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self.closing = False
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the batching task on the running loop and the predictor thread."""
+        self._arrived = asyncio.Event()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stancekit-predictor")
+        self._task = asyncio.get_running_loop().create_task(self._batch_loop(), name="stancekit-batcher")
+
+    async def close(self) -> None:
+        """Refuse new work, finish every queued entry, then stop the task and the thread."""
+        self.closing = True
+        if self._task is None:
+            return
+        self._arrived.set()
+        await self._task
+        self._executor.shutdown(wait=True)
+        self._task = None
+
+    # -- submission ----------------------------------------------------------------------------
+    def submit(self, texts: Sequence[str], tokens: int) -> asyncio.Future:
+        """Queue one request's sentences; the future resolves to their probabilities per head."""
+        return self._enqueue(texts, tokens).future
+
+    def _enqueue(self, texts: Sequence[str], tokens: int) -> Entry:
+        if self.closing or self._task is None:
+            raise DrainingError("the service is shutting down and accepts no new requests; retry on another replica")
+        n = len(texts)
+        if self.queued_sentences + n > self.max_queue:
+            raise QueueFullError(
+                f"queue full: {self.queued_sentences} sentences waiting, this request adds {n}, "
+                f"capacity is {self.max_queue} (--max-queue); retry in {self.retry_after_s()} s"
+            )
+        loop = asyncio.get_running_loop()
+        entry = Entry(list(texts), tokens, loop.create_future(), loop.time())
+        entry.future.add_done_callback(lambda fut, e=entry: self._on_done(e, fut))
+        self._pending.append(entry)
+        self._count(entry, +1)
+        self._arrived.set()
+        return entry
+
+    async def infer(
+        self,
+        texts: Sequence[str],
+        tokens: int,
+        timeout_s: float | None = None,
+        caller_gone: Callable[[], Awaitable[object]] | None = None,
+    ) -> Probs:
+        """Submit and wait; a timeout or `caller_gone()` completing first drops the entry and raises."""
+        entry = self._enqueue(texts, tokens)
+        future = entry.future
+        watcher = asyncio.ensure_future(caller_gone()) if caller_gone is not None else None
+        try:
+            waiting = {future} if watcher is None else {future, watcher}
+            done, _ = await asyncio.wait(waiting, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+            if not future.done():
+                future.cancel()
+                self._gone(entry)  # release its capacity now rather than on the next loop turn
+        if future in done:
+            return future.result()
+        if watcher is not None and watcher in done:
+            raise CallerGone(f"caller left before its {len(texts)} sentences were scored")
+        raise RequestTimeoutError(
+            f"request of {len(texts)} sentences not scored within {timeout_s:g} s (--timeout-s); "
+            f"{self.queued_sentences} sentences are waiting"
+        )
+
+    def retry_after_s(self) -> int:
+        """Seconds until the current queue is likely drained (at least 1), for Retry-After."""
+        if self._sentences_per_s <= 0:
+            return 1
+        return int(min(60, max(1, math.ceil(self.queued_sentences / self._sentences_per_s))))
+
+    def _count(self, entry: Entry, sign: int) -> None:
+        self.queued_sentences += sign * len(entry.texts)
+        self.queued_tokens += sign * entry.tokens
+        self.queued_requests += sign
+
+    def _on_done(self, entry: Entry, future: asyncio.Future) -> None:
+        self._gone(entry)
+
+    def _gone(self, entry: Entry) -> bool:
+        """True once `entry` left the queue; a cancelled future (caller left) releases its capacity."""
+        if not entry.taken and entry.future.cancelled():
+            entry.taken = True
+            self._count(entry, -1)
+            self.observer.on_dropped(len(entry.texts))
+        return entry.taken
+
+    # -- batching ------------------------------------------------------------------------------
+    def _purge(self) -> None:
+        while self._pending and self._gone(self._pending[0]):
+            self._pending.popleft()
+
+    async def _wait_for_company(self) -> None:
+        """Wait until the budget is full, the oldest entry waited max_wait, or shutdown began."""
+        loop = asyncio.get_running_loop()
+        while self.batching and not self.closing and self.queued_tokens < self.max_batch_tokens:
+            self._purge()
+            if not self._pending:
+                return
+            remaining = self._pending[0].enqueued + self.max_wait_s - loop.time()
+            if remaining <= 0:
+                return
+            self._arrived.clear()
+            try:
+                await asyncio.wait_for(self._arrived.wait(), remaining)
+            except asyncio.TimeoutError:
+                return
+
+    def _take_batch(self) -> list[Entry]:
+        batch: list[Entry] = []
+        tokens = 0
+        while self._pending:
+            entry = self._pending[0]
+            if self._gone(entry):
+                self._pending.popleft()
+                continue
+            if batch and (not self.batching or tokens + entry.tokens > self.max_batch_tokens):
+                break
+            self._pending.popleft()
+            entry.taken = True
+            self._count(entry, -1)
+            batch.append(entry)
+            tokens += entry.tokens
+        return batch
+
+    def _predict_timed(self, texts: list[str]) -> tuple[Probs, float]:
+        started = time.perf_counter()
+        probs = self.predict(texts)
+        return probs, time.perf_counter() - started
+
+    async def _run_batch(self, batch: list[Entry]) -> None:
+        texts = [t for e in batch for t in e.texts]
+        loop = asyncio.get_running_loop()
+        try:
+            probs, seconds = await loop.run_in_executor(self._executor, self._predict_timed, texts)
+        except Exception as err:  # reach every waiting caller; the loop must survive any model error
+            logger.exception("batch of %d sentences failed", len(texts))
+            for e in batch:
+                if not e.future.done():
+                    e.future.set_exception(err)
+            return
+        pos = 0
+        for e in batch:
+            n = len(e.texts)
+            if not e.future.done():
+                e.future.set_result({h: p[pos:pos + n] for h, p in probs.items()})
+            pos += n
+        self.observer.on_batch(len(texts), sum(e.tokens for e in batch), seconds)
+        rate = len(texts) / max(seconds, 1e-6)
+        self._sentences_per_s = rate if self._sentences_per_s == 0 else 0.8 * self._sentences_per_s + 0.2 * rate
+
+    async def _batch_loop(self) -> None:
+        while True:
+            self._purge()
+            if not self._pending:
+                if self.closing:
+                    return
+                self._arrived.clear()
+                await self._arrived.wait()
+                continue
+            await self._wait_for_company()
+            batch = self._take_batch()
+            if batch:
+                await self._run_batch(batch)
