@@ -107,38 +107,23 @@ def classify(
 def profile(
     articles: Annotated[list[Path], typer.Argument(help="Article .txt files, or directories of them.")],
     artifact: ArtifactOpt = Path("artifacts/default"),
-    out: Annotated[Path, typer.Option("--out", "-o", help="Directory for <article>.profile.json files.")] = Path("profiles"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory for profiles, HTML views and report.md.")] = Path("profiles"),
     backend: BackendOpt = "torch",
     threads: ThreadsOpt = None,
     long_text: Annotated[str, typer.Option(help="Over-long sentences: truncate (counted) or window.")] = "truncate",
     sentences: Annotated[bool, typer.Option(help="Include per-sentence predictions in the JSON.")] = True,
+    html: Annotated[bool, typer.Option(help="Also write <article>.html, the highlighted article view.")] = True,
 ) -> None:
-    """Profile articles (text files): JSON profile per article plus a printed summary."""
-    from stancekit.serve.report import profile_summary
+    """Profile articles (text files): JSON profile and HTML view per article, report.md, printed summary."""
+    from stancekit.serve.report import profile_articles, profile_summary
     from stancekit.serve.service import StanceService
 
-    files: list[Path] = []
-    for a in articles:
-        if a.is_dir():
-            files += sorted(a.glob("*.txt"))
-        elif a.is_file():
-            files.append(a)
-        else:
-            raise StancekitError(f"{a}: no such file or directory")
-    if not files:
-        raise StancekitError(f"no .txt articles found in {', '.join(map(str, articles))}")
+    _setup_logging(quiet=True)
     svc = StanceService.from_artifact(artifact, backend=backend, threads=threads, long_text=long_text)
-    out.mkdir(parents=True, exist_ok=True)
-    for f in files:
-        try:
-            text = f.read_text(encoding="utf-8")
-        except UnicodeDecodeError as err:
-            raise StancekitError(f"{f}: not valid UTF-8 ({err.reason} at byte {err.start})") from None
-        prof = svc.profile(text, article_id=f.stem, include_sentences=sentences)
-        target = out / f"{f.stem}.profile.json"
-        target.write_text(prof.model_dump_json(indent=2) + "\n")
+    for f, prof in profile_articles(articles, svc, out, html=html, include_sentences=sentences):
         typer.echo(profile_summary(prof))
-        typer.echo(f"  -> {target}\n")
+        typer.echo(f"  -> {out / (f.stem + '.profile.json')}\n")
+    typer.echo(f"report: {out / 'report.md'}")
 
 
 @data_app.command("validate")

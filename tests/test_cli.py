@@ -35,6 +35,15 @@ def test_cli_profile_writes_json_per_article(tiny_artifact, tmp_path, sample_art
     assert prof["n_sentences"] == 24 and prof["n_dropped"] == 7
     assert len(prof["sentences"]) == 24
     assert "lean" in result.output
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "| a | 24 | 7 |" in report and "| b |" in report
+    assert "<html" in (tmp_path / "out" / "a.html").read_text().lower()
+
+
+def test_cli_profile_missing_article_is_one_line_error(tiny_artifact, tmp_path):
+    result = runner.invoke(app, ["profile", str(tmp_path / "nope.txt"), "--artifact", str(tiny_artifact)])
+    assert result.exit_code == 2
+    assert "nope.txt: no such file or directory" in result.output
 
 
 def test_cli_missing_artifact_is_one_line_error(tmp_path):
