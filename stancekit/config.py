@@ -62,6 +62,11 @@ class DataConfig(_Section):
         None, description="Optional second input column (e.g. a target phrase), encoded as a text pair."
     )
     max_train_rows: int | None = Field(None, ge=1, description="Use only this many training rows (seeded sample).")
+    max_partial_rows: int | None = Field(
+        None, ge=0,
+        description="Use at most this many training rows that lack some head's label (seeded sample); "
+        "e.g. caps sentiment-only rows, which cost training time but teach one head only.",
+    )
     exclude_sources: list[str] = Field(
         default_factory=list, description="Drop training rows whose 'source' is listed (leave-one-source-out)."
     )

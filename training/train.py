@@ -73,9 +73,17 @@ def load_splits(config: StancekitConfig) -> tuple[LabelledData, LabelledData, La
             if values is None:
                 raise DataError(f"{train.path}: data.exclude_{column}s is set but rows have no {column!r} field")
             keep &= ~np.isin(np.array([str(v) for v in values]), excluded)
+    rng = np.random.default_rng(config.training.seed)
+    if config.data.max_partial_rows is not None:
+        partial = np.zeros(len(train), dtype=bool)
+        for y in train.labels.values():
+            partial |= y == IGNORE
+        partial_idx = np.flatnonzero(keep & partial)
+        if len(partial_idx) > config.data.max_partial_rows:
+            keep[partial_idx] = False
+            keep[rng.choice(partial_idx, config.data.max_partial_rows, replace=False)] = True
     idx = np.flatnonzero(keep)
     if config.data.max_train_rows and len(idx) > config.data.max_train_rows:
-        rng = np.random.default_rng(config.training.seed)
         idx = np.sort(rng.choice(idx, config.data.max_train_rows, replace=False))
     train = train.subset(idx)
     for h, y in train.labels.items():

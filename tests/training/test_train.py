@@ -101,3 +101,17 @@ def test_train_target_stance_config_with_text_pairs(tmp_path, tiny_encoder_dir):
     assert probs["stance"].shape == (1, 3)
     with pytest.raises(RequestError, match="pairs"):
         pred.predict_proba(["no target given"])
+
+
+def test_max_partial_rows_caps_rows_missing_a_head_label(tmp_path, tiny_encoder_dir, tiny_data):
+    from stancekit.training.train import load_splits
+
+    rows = make_rows(60, 8)
+    for r in rows[:40]:
+        r["stance"] = None
+    data = dict(tiny_data, train=write_jsonl(tmp_path / "partial.jsonl", rows))
+    cfg = config_from_dict(tiny_config_dict(tiny_encoder_dir, data))
+    cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"max_partial_rows": 10})})
+    train_rows, _, _ = load_splits(cfg)
+    assert len(train_rows) == 30
+    assert (train_rows.labels["stance"] == -100).sum() == 10
