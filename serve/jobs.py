@@ -13,11 +13,12 @@ equals an uninterrupted run. Layout of OUTDIR::
     sentences/part-NNNNNN.parquet|jsonl   one row per content sentence
     rejects.jsonl       {"record", "line", "id", "kind", "reason"} per bad record
     summary.json        counts when the job is done: read = scored + rejected
+
+Reading and validating records is serve.records; the output tables and their rows are serve.job_rows.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import shutil
@@ -32,6 +33,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from stancekit.errors import ConfigError, DataError
+from stancekit.serve.job_rows import jsonl_bytes, score_chunk
+from stancekit.serve.records import Record, RecordReader, Reject, Validator
 
 JOB_MANIFEST = "job.json"
 SUMMARY = "summary.json"
@@ -42,8 +45,6 @@ ENGINES = ("local", "ray")
 STAGING = "_staging"  # the Ray engine's staged chunks and unfinished output
 RAY_TMP = "_ray_tmp"
 _OWNED = (JOB_MANIFEST, SUMMARY, REJECTS, *TABLES, STAGING, RAY_TMP)
-_KINDS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv", ".parquet": "parquet"}
-_JSON_COLUMNS = ("metadata", "profile")  # JSON strings in Parquet, embedded objects in JSONL
 
 
 @dataclass(frozen=True)
@@ -134,211 +135,7 @@ class JobSummary:
         )
 
 
-# --- reading and validation ------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Record:
-    """A valid article: record number, id, text, and the other fields as a JSON object string."""
-
-    number: int
-    id: str
-    text: str
-    metadata: str
-
-
-@dataclass(frozen=True)
-class Reject:
-    """A bad record: where it is, its id when one could be read, the rule it broke."""
-
-    number: int
-    line: int | None
-    id: str | None
-    kind: str
-    reason: str
-
-    def to_json(self) -> str:
-        """One line of rejects.jsonl."""
-        return json.dumps({"record": self.number, "line": self.line, "id": self.id, "kind": self.kind,
-                           "reason": self.reason}, ensure_ascii=False)
-
-
-@dataclass
-class RawRecord:
-    """A record as read: its fields, or a decoding problem (kind, message) and whatever fields survived."""
-
-    number: int
-    line: int | None
-    fields: dict[str, Any] | None
-    error: tuple[str, str] | None = None
-
-
-class RecordReader:
-    """Streams raw records from JSONL, CSV or Parquet; `position` counts bytes (text) or rows (Parquet)."""
-
-    def __init__(self, path: str | Path, id_field: str = "id", text_field: str = "text"):
-        self.path = Path(path)
-        self.kind = _KINDS.get(self.path.suffix.lower())
-        if self.kind is None:
-            raise DataError(f"{self.path}: unsupported file type {self.path.suffix!r}; use .jsonl, .csv or .parquet")
-        self.fields = (id_field, text_field)
-        self.position = self.blank_lines = 0
-        if self.kind == "parquet":
-            try:
-                self._parquet_file = pq.ParquetFile(self.path)
-            except (OSError, pa.ArrowException) as err:
-                raise DataError(f"{self.path}: not a readable Parquet file ({err})") from None
-            self._require_columns(self._parquet_file.schema_arrow.names)
-            self.total, self.unit = self._parquet_file.metadata.num_rows, "rows"
-        else:
-            self.total, self.unit = self.path.stat().st_size, "B"
-
-    def _require_columns(self, names: Sequence[str]) -> None:
-        for name, option in zip(self.fields, ("--id-field", "--text-field")):
-            if name not in names:
-                raise DataError(f"{self.path}: no column {name!r} ({option}); columns are {', '.join(names)}")
-
-    def __iter__(self) -> Iterator[RawRecord]:
-        self.position = self.blank_lines = 0
-        return {"jsonl": self._jsonl, "csv": self._csv, "parquet": self._parquet}[self.kind]()
-
-    def _jsonl(self) -> Iterator[RawRecord]:
-        number = 0
-        with self.path.open("rb") as f:
-            for line_no, raw in enumerate(f, start=1):
-                self.position += len(raw)
-                if not raw.strip():
-                    self.blank_lines += 1
-                    continue
-                number += 1
-                yield _parse_json_line(raw, number, line_no)
-
-    def _csv(self) -> Iterator[RawRecord]:
-        csv.field_size_limit(2**31 - 1)  # long texts are judged by --max-chars, not by the csv module
-
-        def lines() -> Iterator[str]:
-            for raw in f:
-                self.position += len(raw)
-                # surrogateescape keeps bad bytes as lone surrogates, so the validator rejects that record only
-                yield raw.decode("utf-8", "surrogateescape")
-
-        with self.path.open("rb") as f:
-            rows = csv.reader(lines())
-            header = next(rows, None)
-            if header is None:
-                return
-            header[0] = header[0].removeprefix("\ufeff")
-            self._require_columns(header)
-            number, consumed = 0, rows.line_num
-            while True:
-                try:
-                    row = next(rows)
-                    error = None
-                except StopIteration:
-                    return
-                except csv.Error as err:
-                    row, error = [], ("malformed_csv", f"malformed CSV ({err})")
-                line, consumed = consumed + 1, rows.line_num
-                if not row and error is None:
-                    self.blank_lines += 1
-                    continue
-                number += 1
-                if len(row) > len(header):
-                    error = ("malformed_csv", f"row has {len(row)} fields, the header has {len(header)}")
-                yield RawRecord(number, line, dict(zip(header, row)), error)
-
-    def _parquet(self) -> Iterator[RawRecord]:
-        number = 0
-        for batch in self._parquet_file.iter_batches(batch_size=1024):
-            try:
-                rows: list[Any] = batch.to_pylist()
-            except (UnicodeDecodeError, pa.ArrowException):  # one bad string cell: find it row by row
-                rows = []
-                for i in range(batch.num_rows):
-                    try:
-                        rows.append(batch.slice(i, 1).to_pylist()[0])
-                    except (UnicodeDecodeError, pa.ArrowException) as err:
-                        rows.append(("invalid_utf8", f"row is not valid UTF-8 ({err})"))
-            for row in rows:
-                number += 1
-                self.position = number
-                if isinstance(row, tuple):
-                    yield RawRecord(number, None, None, row)
-                else:
-                    yield RawRecord(number, None, row)
-
-
-def _parse_json_line(raw: bytes, number: int, line: int) -> RawRecord:
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        try:  # recover the id, if the bad byte is elsewhere, for the rejects file
-            salvaged = json.loads(raw.decode("utf-8", "replace"))
-        except ValueError:
-            salvaged = None
-        rule = f"line is not valid UTF-8 (byte {raw[err.start:err.start + 1]!r} at offset {err.start})"
-        return RawRecord(number, line, salvaged if isinstance(salvaged, dict) else None, ("invalid_utf8", rule))
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as err:
-        return RawRecord(number, line, None, ("invalid_json", f"line is not valid JSON ({err.msg}, column {err.colno})"))
-    if not isinstance(obj, dict):
-        return RawRecord(number, line, None, ("not_an_object", f"expected a JSON object, got {type(obj).__name__}"))
-    return RawRecord(number, line, obj)
-
-
-def _bad_char(value: str) -> int | None:
-    """Index of the first character that cannot be written as UTF-8 (a lone surrogate), or None."""
-    try:
-        value.encode("utf-8")
-        return None
-    except UnicodeEncodeError as err:
-        return err.start
-
-
-class Validator:
-    """Raw records -> Record or Reject; ids already scored make later records with that id duplicates."""
-
-    def __init__(self, source: str, id_field: str = "id", text_field: str = "text", max_chars: int = 100_000):
-        self.source, self.id_field, self.text_field, self.max_chars = source, id_field, text_field, max_chars
-        self.seen: dict[str, int] = {}  # id -> record number that scored it
-
-    def __call__(self, raw: RawRecord) -> Record | Reject:
-        fields = raw.fields or {}
-        value = fields.get(self.id_field)
-        rid = str(value) if isinstance(value, (str, int)) and not isinstance(value, bool) and value != "" else None
-
-        def reject(kind: str, rule: str) -> Reject:
-            return Reject(raw.number, raw.line, rid, kind, f"{self.source} record {raw.number}: {rule}")
-
-        if raw.error is not None:
-            return reject(*raw.error)
-        idf, tf = self.id_field, self.text_field
-        if value is None or value == "":
-            return reject("missing_id", f"no id in field {idf!r} (--id-field)")
-        if rid is None:
-            return reject("bad_id", f"field {idf!r} must be a string or integer, got {type(value).__name__} {value!r:.60}")
-        text = fields.get(tf)
-        if text is None:
-            return reject("missing_text", f"no text in field {tf!r} (--text-field)")
-        if not isinstance(text, str):
-            return reject("text_not_string", f"field {tf!r} must be a string, got {type(text).__name__} {text!r:.60}")
-        if not text.strip():
-            return reject("empty_text", f"field {tf!r} is empty or whitespace only")
-        if len(text) > self.max_chars:
-            return reject("text_too_long", f"text has {len(text)} characters, over the limit of {self.max_chars} "
-                                           "(--max-chars)")
-        metadata = json.dumps({k: v for k, v in fields.items() if k != idf and k != tf}, ensure_ascii=False, default=str)
-        for name, s in ((tf, text), (idf, rid), ("metadata", metadata)):
-            bad = _bad_char(s)
-            if bad is not None:
-                return reject("invalid_utf8", f"{name} is not valid UTF-8 (undecodable byte or lone surrogate "
-                                              f"{s[bad]!r} at character {bad})")
-        first = self.seen.get(rid)
-        if first is not None:
-            return reject("duplicate_id", f"id {rid!r} was already scored at record {first}")
-        self.seen[rid] = raw.number
-        return Record(raw.number, rid, text, metadata)
-
+# --- chunks ----------------------------------------------------------------------------------
 
 def iter_chunks(reader: RecordReader, validator: Validator, chunk_size: int) -> Iterator[Chunk]:
     """Validate records in file order and group them into chunks; boundaries depend only on the input."""
@@ -354,72 +151,6 @@ def iter_chunks(reader: RecordReader, validator: Validator, chunk_size: int) -> 
             index, records, rejects = index + 1, [], []
     if records or rejects:
         yield Chunk(index, records, rejects, last, reader.position)
-
-
-# --- scoring into rows -----------------------------------------------------------------------
-
-def article_schema(heads: dict[str, list[str]]) -> pa.Schema:
-    """Columns of the `articles` output: ids, metadata, flattened profile, full profile JSON."""
-    cols = [("id", pa.string()), ("record", pa.int64()), ("metadata", pa.string()), ("n_sentences", pa.int64()),
-            ("n_dropped", pa.int64()), ("lean", pa.float64()), ("lean_ci_low", pa.float64()),
-            ("lean_ci_high", pa.float64())]
-    for h, labels in heads.items():
-        for lab in labels:
-            cols += [(f"{h}_{lab}_count", pa.int64()), (f"{h}_{lab}_share", pa.float64()),
-                     (f"{h}_{lab}_mean_probability", pa.float64())]
-        cols.append((f"{h}_uncertain", pa.int64()))
-    return pa.schema(cols + [("profile", pa.string())])
-
-
-def sentence_schema(heads: dict[str, list[str]]) -> pa.Schema:
-    """Columns of the `sentences` output: article id, index, offsets, text, speaker, labels, probabilities."""
-    cols = [("id", pa.string()), ("sentence_index", pa.int64()), ("start", pa.int64()), ("end", pa.int64()),
-            ("text", pa.string()), ("speaker", pa.string())]
-    for h, labels in heads.items():
-        cols += [(f"{h}_label", pa.string()), (f"{h}_confidence", pa.float64()), (f"{h}_uncertain", pa.bool_())]
-        cols += [(f"{h}_p_{lab}", pa.float64()) for lab in labels]
-    return pa.schema(cols)
-
-
-def score_chunk(service: Any, records: Sequence[Record]) -> tuple[pa.Table, pa.Table]:
-    """Profile the records with `service.profile_many` and flatten into (articles, sentences) tables."""
-    heads = service.heads
-    profiles = service.profile_many([r.text for r in records], [r.id for r in records], include_sentences=True)
-    a_schema, s_schema = article_schema(heads), sentence_schema(heads)
-    arts: dict[str, list] = {name: [] for name in a_schema.names}
-    sents: dict[str, list] = {name: [] for name in s_schema.names}
-    for rec, prof in zip(records, profiles):
-        arts["id"].append(rec.id)
-        arts["record"].append(rec.number)
-        arts["metadata"].append(rec.metadata)
-        arts["n_sentences"].append(prof.n_sentences)
-        arts["n_dropped"].append(prof.n_dropped)
-        lean = prof.lean
-        arts["lean"].append(lean.score if lean else None)
-        arts["lean_ci_low"].append(lean.ci_low if lean else None)
-        arts["lean_ci_high"].append(lean.ci_high if lean else None)
-        for h, summary in prof.heads.items():
-            for lab, s in summary.labels.items():
-                arts[f"{h}_{lab}_count"].append(s.count)
-                arts[f"{h}_{lab}_share"].append(s.share)
-                arts[f"{h}_{lab}_mean_probability"].append(s.mean_probability)
-            arts[f"{h}_uncertain"].append(summary.n_uncertain)
-        # The stored profile is exactly what the Python API returns without sentences.
-        arts["profile"].append(prof.model_copy(update={"sentences": None, "dropped": None}).model_dump_json())
-        for i, sent in enumerate(prof.sentences or []):
-            sents["id"].append(rec.id)
-            sents["sentence_index"].append(i)
-            sents["start"].append(sent.start)
-            sents["end"].append(sent.end)
-            sents["text"].append(sent.text)
-            sents["speaker"].append(sent.speaker)
-            for h, hp in sent.heads.items():
-                sents[f"{h}_label"].append(hp.label)
-                sents[f"{h}_confidence"].append(hp.confidence)
-                sents[f"{h}_uncertain"].append(hp.uncertain)
-                for lab, p in hp.probabilities.items():
-                    sents[f"{h}_p_{lab}"].append(p)
-    return pa.table(arts, schema=a_schema), pa.table(sents, schema=s_schema)
 
 
 # --- writing ---------------------------------------------------------------------------------
@@ -442,17 +173,6 @@ def write_json_atomic(path: Path, obj: Any) -> None:
         f.flush()
         os.fsync(f.fileno())
     _fsync_replace(tmp, path)
-
-
-def jsonl_bytes(table: pa.Table) -> bytes:
-    """Rows as JSON lines; the JSON-string columns are embedded as objects rather than quoted."""
-    embedded = [c for c in _JSON_COLUMNS if c in table.column_names]
-    lines = []
-    for row in table.to_pylist():
-        tail = "".join(f', "{c}": {row.pop(c)}' for c in embedded)
-        body = json.dumps(row, ensure_ascii=False)
-        lines.append(body[:-1] + tail + "}\n" if tail else body + "\n")
-    return "".join(lines).encode("utf-8")
 
 
 def write_part(table: pa.Table, path: Path, fmt: str) -> None:

@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from stancekit.errors import ConfigError
+from stancekit.serve.job_rows import score_chunk
 from stancekit.serve.jobs import (
     RAY_TMP,
     REJECTS,
@@ -34,13 +35,10 @@ from stancekit.serve.jobs import (
     JobSpec,
     JobSummary,
     Progress,
-    Record,
-    RecordReader,
-    Validator,
     append_rejects,
     iter_chunks,
-    score_chunk,
 )
+from stancekit.serve.records import Record, RecordReader, Validator
 
 STAGING_SCHEMA = pa.schema([("record", pa.int64()), ("id", pa.string()), ("text", pa.string()),
                             ("metadata", pa.string())])

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import STANCE, make_rows, write_jsonl
 from typer.testing import CliRunner
 
-from conftest import STANCE, make_rows, write_jsonl
 from stancekit.cli import app
 from stancekit.errors import DataError
 from stancekit.serve.evaluate import (

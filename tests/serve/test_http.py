@@ -1,20 +1,17 @@
-"""HTTP service: routes, validation, 413/422/429/503 paths, metrics, cross-request batching, scheduler."""
+"""HTTP service: routes, validation, 413/422/429/503 paths, metrics, cross-request batching."""
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
 from stancekit.errors import ConfigError
 from stancekit.serve.api_schemas import MAX_ARTICLE_CHARS, MAX_SENTENCE_CHARS, MAX_SENTENCES
 from stancekit.serve.http import ServeSettings, create_app
-from stancekit.serve.queue import CallerGone, DrainingError, QueueFullError, RequestTimeoutError, Scheduler
 from stancekit.serve.schemas import ArticleProfile
 from stancekit.serve.service import StanceService
 
@@ -267,117 +264,3 @@ def test_start_up_refuses_budget_below_model_max_length(service, tiny_artifact):
     app = create_app(ServeSettings(artifact=tiny_artifact, max_batch_tokens=16), service=service)
     with pytest.raises(ConfigError, match="--max-batch-tokens 16 is below the model's max_length 32"), TestClient(app):
         pass
-
-
-# -- scheduler on its own ----------------------------------------------------------------------------------
-def _fake_predict(calls: list[list[str]]):
-    def predict(texts: list[str]) -> dict[str, np.ndarray]:
-        calls.append(list(texts))
-        return {"stance": np.array([[float(len(t)), 0.0] for t in texts], dtype=np.float32)}
-
-    return predict
-
-
-def test_scheduler_packs_entries_up_to_the_token_budget_and_slices_results_back():
-    async def scenario():
-        calls: list[list[str]] = []
-        scheduler = Scheduler(_fake_predict(calls), max_batch_tokens=10, max_wait_ms=20, max_queue=100)
-        scheduler.start()
-        # Submitted before the task first runs: all are waiting when the first batch is formed.
-        futures = [scheduler.submit(["a" * (i + 1)] * 2, tokens=4) for i in range(5)]
-        results = await asyncio.gather(*futures)
-        await scheduler.close()
-        return calls, results
-
-    calls, results = asyncio.run(scenario())
-    assert [len(c) for c in calls] == [4, 4, 2]  # 4 + 4 tokens fit in 10, a third entry would not
-    for i, probs in enumerate(results):
-        assert probs["stance"][:, 0].tolist() == [i + 1, i + 1]
-
-
-def test_scheduler_refuses_past_capacity_and_skips_cancelled_entries():
-    async def scenario():
-        calls: list[list[str]] = []
-        scheduler = Scheduler(_fake_predict(calls), max_batch_tokens=100, max_wait_ms=0, max_queue=5)
-        scheduler.start()
-        keep = scheduler.submit(["kept"], tokens=1)
-        gone = scheduler.submit(["gone", "gone"], tokens=2)
-        with pytest.raises(QueueFullError, match="capacity is 5"):
-            scheduler.submit(["x"] * 3, tokens=3)
-        gone.cancel()
-        await keep
-        depth_after_cancel = scheduler.queued_sentences
-        await scheduler.close()
-        return calls, depth_after_cancel
-
-    calls, depth = asyncio.run(scenario())
-    assert depth == 0
-    assert calls == [["kept"]]
-
-
-def test_scheduler_close_finishes_queued_work_then_refuses_new_work():
-    async def scenario():
-        calls: list[list[str]] = []
-        scheduler = Scheduler(_fake_predict(calls), max_batch_tokens=4, max_wait_ms=10_000, max_queue=100)
-        scheduler.start()
-        futures = [scheduler.submit([f"s{i}"], tokens=2) for i in range(5)]
-        await scheduler.close()
-        with pytest.raises(DrainingError):
-            scheduler.submit(["late"], tokens=1)
-        return [f.done() and not f.cancelled() for f in futures], calls
-
-    done, calls = asyncio.run(scenario())
-    assert all(done) and sum(len(c) for c in calls) == 5
-
-
-def test_scheduler_timeout_drops_the_entry():
-    async def scenario():
-        release, entered = threading.Event(), threading.Event()
-
-        def slow(texts):
-            entered.set()
-            release.wait(10)
-            return {"stance": np.zeros((len(texts), 2), dtype=np.float32)}
-
-        scheduler = Scheduler(slow, max_batch_tokens=100, max_wait_ms=0, max_queue=100)
-        scheduler.start()
-        running = scheduler.submit(["in the worker"], tokens=1)
-        assert await asyncio.get_running_loop().run_in_executor(None, entered.wait, 10)
-        with pytest.raises(RequestTimeoutError, match="--timeout-s"):
-            await scheduler.infer(["waits"], tokens=1, timeout_s=0.05)
-        depth = scheduler.queued_sentences
-        release.set()
-        await running
-        await scheduler.close()
-        return depth
-
-    assert asyncio.run(scenario()) == 0
-
-
-def test_scheduler_drops_the_entry_of_a_caller_that_left():
-    async def scenario():
-        release, entered = threading.Event(), threading.Event()
-        calls: list[list[str]] = []
-
-        def slow(texts):
-            calls.append(list(texts))
-            entered.set()
-            release.wait(10)
-            return {"stance": np.zeros((len(texts), 2), dtype=np.float32)}
-
-        scheduler = Scheduler(slow, max_batch_tokens=100, max_wait_ms=0, max_queue=100)
-        scheduler.start()
-        running = scheduler.submit(["in the worker"], tokens=1)
-        assert await asyncio.get_running_loop().run_in_executor(None, entered.wait, 10)
-        left = asyncio.get_running_loop().create_future()
-        left.set_result(None)  # the caller is already gone when the entry is queued
-        with pytest.raises(CallerGone):
-            await scheduler.infer(["never scored"], tokens=1, caller_gone=lambda: left)
-        depth = scheduler.queued_sentences
-        release.set()
-        await running
-        await scheduler.close()
-        return depth, calls
-
-    depth, calls = asyncio.run(scenario())
-    assert depth == 0 and calls == [["in the worker"]]

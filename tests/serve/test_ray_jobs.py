@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from test_jobs import write_articles
 
 from stancekit.errors import ConfigError
 from stancekit.serve.jobs import JobSpec, read_output, run_job
 from stancekit.serve.ray_jobs import run_ray_job
-from test_jobs import write_articles
-
 
 
 def _sorted_rows(out, table):
