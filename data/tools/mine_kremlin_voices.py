@@ -16,6 +16,7 @@ import re
 from pathlib import Path
 
 from mine_candidates import MAX_WORDS, MIN_WORDS, _doc_sentences, _sid, kremlin_docs
+
 from stancekit.training.corpus import normalise
 
 RUSSIAN_VOICES = re.compile(

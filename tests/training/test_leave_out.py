@@ -6,8 +6,8 @@ import json
 import shutil
 
 import pytest
-
 from conftest import tiny_config_dict
+
 from stancekit.config import config_from_dict
 from stancekit.errors import DataError
 from stancekit.model.artifact import verify_artifact
