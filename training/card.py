@@ -82,14 +82,15 @@ def render_card(manifest: Manifest, metrics: dict[str, Any]) -> str:
             "model learned a source's style rather than stance.",
             "",
             "| held-out source | rows | stance macro-F1 held out | stance macro-F1 in distribution "
-            "| sentiment held out | sentiment in distribution |",
-            "|---|---|---|---|---|---|",
+            "| TF-IDF+LR stance held out | sentiment held out | sentiment in distribution |",
+            "|---|---|---|---|---|---|---|",
         ]
         slices = metrics.get("splits", {}).get("test", {}).get("model", {}).get("slices", {}).get("source", {})
         for src, m in metrics["leave_one_source_out"].items():
             ind = slices.get(src, {})
             out.append(
                 f"| {src} | {m.get('n_eval')} | {_fmt(m['macro_f1'].get('stance'))} | {_fmt(ind.get('stance'))} "
+                f"| {_fmt(m.get('baselines', {}).get('tfidf_lr', {}).get('stance'))} "
                 f"| {_fmt(m['macro_f1'].get('sentiment'))} | {_fmt(ind.get('sentiment'))} |"
             )
         out.append("")

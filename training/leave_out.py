@@ -70,14 +70,19 @@ def leave_one_source_out(config: StancekitConfig, source: str, out_dir: str | Pa
                 "data": config.data.model_copy(
                     update={"exclude_sources": excluded, "dev": dev_path, "test": eval_path}
                 ),
-                "training": config.training.model_copy(update={"baselines": False}),
             }
         )
         result = train(cfg, out_dir)
-    heads = result.metrics["splits"]["test"]["model"]["heads"]
+    held_out = result.metrics["splits"]["test"]
+    heads = held_out["model"]["heads"]
     return {
         "source": source,
         "n_eval": heads[next(iter(heads))]["n"] if heads else 0,
         "macro_f1": {h: m["macro_f1"] for h, m in heads.items()},
+        # Baselines trained on the same rows, tested on the same held-out source (when enabled).
+        "baselines": {
+            name: {h: m["macro_f1"] for h, m in per_head.items()}
+            for name, per_head in held_out.items() if name != "model"
+        },
         "artifact": str(out_dir),
     }
