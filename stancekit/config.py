@@ -67,12 +67,27 @@ class DataConfig(_Section):
         description="Use at most this many training rows that lack some head's label (seeded sample); "
         "e.g. caps sentiment-only rows, which cost training time but teach one head only.",
     )
+    oversample: dict[str, int] = Field(
+        default_factory=dict,
+        description="Repeat training rows matching 'column=value' this many times, e.g. {'origin=authored': 2}.",
+    )
     exclude_sources: list[str] = Field(
         default_factory=list, description="Drop training rows whose 'source' is listed (leave-one-source-out)."
     )
     exclude_origins: list[str] = Field(
         default_factory=list, description="Drop training rows whose 'origin' is listed (e.g. 'authored' ablation)."
     )
+
+
+    @field_validator("oversample")
+    @classmethod
+    def _oversample_keys(cls, v: dict[str, int]) -> dict[str, int]:
+        for key, times in v.items():
+            if "=" not in key:
+                raise ValueError(f"data.oversample key {key!r} must look like 'column=value'")
+            if times < 1:
+                raise ValueError(f"data.oversample[{key!r}] must be >= 1; got {times}")
+        return v
 
 
 class TrainingConfig(_Section):

@@ -85,6 +85,13 @@ def load_splits(config: StancekitConfig) -> tuple[LabelledData, LabelledData, La
     idx = np.flatnonzero(keep)
     if config.data.max_train_rows and len(idx) > config.data.max_train_rows:
         idx = np.sort(rng.choice(idx, config.data.max_train_rows, replace=False))
+    for key, times in config.data.oversample.items():
+        column, value = key.split("=", 1)
+        values = train.meta.get(column)
+        if values is None:
+            raise DataError(f"{train.path}: data.oversample uses column {column!r}, which the rows do not have")
+        match = idx[np.array([str(values[i]) == value for i in idx], dtype=bool)]
+        idx = np.sort(np.concatenate([idx] + [match] * (times - 1)))
     train = train.subset(idx)
     for h, y in train.labels.items():
         if not (y != IGNORE).any():
@@ -256,7 +263,7 @@ def train_epochs(
             optimizer.step()
             scheduler.step()
             running = 0.9 * running + 0.1 * loss.item() if step else loss.item()
-            bar.set_postfix(loss=f"{running:.3f}")
+            bar.set_postfix(loss=f"{running:.3f}", refresh=False)
         bar.close()
         dev_metrics = evaluate_logits(predict_logits(model, dev_enc, pad_id), dev, config)
         score = selection_score(dev_metrics, t.selection_metric)

@@ -115,3 +115,13 @@ def test_max_partial_rows_caps_rows_missing_a_head_label(tmp_path, tiny_encoder_
     train_rows, _, _ = load_splits(cfg)
     assert len(train_rows) == 30
     assert (train_rows.labels["stance"] == -100).sum() == 10
+
+
+def test_oversample_repeats_matching_rows(tmp_path, tiny_encoder_dir, tiny_data):
+    from stancekit.training.train import load_splits
+
+    cfg = config_from_dict(tiny_config_dict(tiny_encoder_dir, tiny_data))
+    cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"oversample": {"source=beta": 3}})})
+    train_rows, _, _ = load_splits(cfg)
+    assert len(train_rows) == 96 + 3 * 48
+    assert train_rows.meta["source"].count("beta") == 144
