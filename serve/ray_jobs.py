@@ -168,9 +168,9 @@ def score_with_ray(spec: JobSpec, files: list[str], target: Path, actors: int | 
     # Split the scored rows into the two tables in two streaming passes over the files just written,
     # rather than holding every result in the object store between them.
     columns = pq.read_schema(next(scored.glob("*.parquet"))).names
-    ray.data.read_parquet(str(scored), columns=[c for c in columns if c != "_sentences"]).write_parquet(
+    ray.data.read_parquet(str(scored)).select_columns([c for c in columns if c != "_sentences"]).write_parquet(
         str(target / "articles"))
-    ray.data.read_parquet(str(scored), columns=["_sentences"]).map_batches(
+    ray.data.read_parquet(str(scored)).select_columns(["_sentences"]).map_batches(
         explode_sentences, batch_format="pyarrow", batch_size=None).write_parquet(str(target / "sentences"))
     shutil.rmtree(scored)
     n_articles, n_sentences = (sum(pq.ParquetFile(p).metadata.num_rows for p in (target / t).glob("*.parquet"))

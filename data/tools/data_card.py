@@ -72,12 +72,13 @@ def main() -> None:
         n_adjudicated=stats["adjudicated"],
         skipped=", ".join(f"{k} {v}" for k, v in stats["skipped_non_content_by_source"].items()),
         a_written=a.get("written", 0), a_kept=a.get("kept", 0), a_dropped=a.get("checker_disagreed_dropped", 0),
+        a_leaked=a.get("paraphrase_of_eval_dropped", 0),
     )
     (CORPUS / "README.md").write_text(text)
     print(f"wrote {CORPUS / 'README.md'}")
 
 
-TEMPLATE = """# stancekit corpus v1 — data card
+TEMPLATE = """# stancekit corpus v1.1 — data card
 
 Sentence-level **stance** (`pro_us_alignment` / `pro_russia_engagement` / `neutral`) and
 **sentiment** (`negative` / `neutral` / `positive`) labels for {n} sentences, built for
@@ -231,12 +232,13 @@ much stance survives a change of source.
 
 ## Authored sentences
 
-{a_written} sentences were written for the project in wire-service style by two writing sessions covering 28
-countries the sources under-represent (India and Russian oil, Turkey and the S-400, Hungary and gas, Germany
+{a_written} sentences were written for the project in wire-service style by four writing sessions (briefs in
+`data/annotation/prompts/prompt_author*.md`) covering the countries the sources under-represent (India and Russian oil, Turkey and the S-400, Hungary and gas, Germany
 and Nord Stream, Serbia, Vietnam, the Gulf states, Central Asia, the Caucasus, Latin America, …), one third per
 stance label with sentiment varied inside each stance, many neutral sentences that mention Moscow or NATO and
 contrastive pairs on one topic with opposite stance. Each was then labelled blind by a second session; only
-the {a_kept} where both agreed on both labels were kept ({a_dropped} dropped). They read like news but are
+the {a_kept} where both agreed on both labels were kept ({a_dropped} dropped for disagreement, and
+{a_leaked} more because they retell an event of a sentence in `data/eval/`: character n-gram cosine 0.4 or more). They read like news but are
 **not reporting**: events are real, but many quotes and attributions are invented, and facts were not checked.
 They must never be cited as statements of the people named. `stancekit train --set
 data.exclude_origins=[authored]` trains without them; the model card reports what they add on dev.
