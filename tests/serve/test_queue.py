@@ -77,19 +77,26 @@ def test_scheduler_close_finishes_queued_work_then_refuses_new_work():
     assert all(done) and sum(len(c) for c in calls) == 5
 
 
+async def _busy_scheduler(calls: list[list[str]]) -> tuple[Scheduler, threading.Event, asyncio.Future]:
+    """A started scheduler whose worker is stuck in a batch until the returned event is set."""
+    release, entered = threading.Event(), threading.Event()
+
+    def slow(texts):
+        calls.append(list(texts))
+        entered.set()
+        release.wait(10)
+        return {"stance": np.zeros((len(texts), 2), dtype=np.float32)}
+
+    scheduler = Scheduler(slow, max_batch_tokens=100, max_wait_ms=0, max_queue=100)
+    scheduler.start()
+    running = scheduler.submit(["in the worker"], tokens=1)
+    assert await asyncio.get_running_loop().run_in_executor(None, entered.wait, 10)
+    return scheduler, release, running
+
+
 def test_scheduler_timeout_drops_the_entry():
     async def scenario():
-        release, entered = threading.Event(), threading.Event()
-
-        def slow(texts):
-            entered.set()
-            release.wait(10)
-            return {"stance": np.zeros((len(texts), 2), dtype=np.float32)}
-
-        scheduler = Scheduler(slow, max_batch_tokens=100, max_wait_ms=0, max_queue=100)
-        scheduler.start()
-        running = scheduler.submit(["in the worker"], tokens=1)
-        assert await asyncio.get_running_loop().run_in_executor(None, entered.wait, 10)
+        scheduler, release, running = await _busy_scheduler([])
         with pytest.raises(RequestTimeoutError, match="--timeout-s"):
             await scheduler.infer(["waits"], tokens=1, timeout_s=0.05)
         depth = scheduler.queued_sentences
@@ -103,19 +110,8 @@ def test_scheduler_timeout_drops_the_entry():
 
 def test_scheduler_drops_the_entry_of_a_caller_that_left():
     async def scenario():
-        release, entered = threading.Event(), threading.Event()
         calls: list[list[str]] = []
-
-        def slow(texts):
-            calls.append(list(texts))
-            entered.set()
-            release.wait(10)
-            return {"stance": np.zeros((len(texts), 2), dtype=np.float32)}
-
-        scheduler = Scheduler(slow, max_batch_tokens=100, max_wait_ms=0, max_queue=100)
-        scheduler.start()
-        running = scheduler.submit(["in the worker"], tokens=1)
-        assert await asyncio.get_running_loop().run_in_executor(None, entered.wait, 10)
+        scheduler, release, running = await _busy_scheduler(calls)
         left = asyncio.get_running_loop().create_future()
         left.set_result(None)  # the caller is already gone when the entry is queued
         with pytest.raises(CallerGone):
