@@ -168,7 +168,7 @@ def _parse_json_line(raw: bytes, number: int, line: int) -> RawRecord:
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as err:
-        return RawRecord(number, line, None, ("invalid_json", f"line is not valid JSON ({err.msg}, column {err.colno})"))
+        return RawRecord(number, line, None, ("invalid_json", f"line is not valid JSON ({err.msg}: column {err.colno})"))
     if not isinstance(obj, dict):
         return RawRecord(number, line, None, ("not_an_object", f"expected a JSON object, got {type(obj).__name__}"))
     return RawRecord(number, line, obj)

@@ -2,7 +2,9 @@
 
 A sentence is attributed when it names a speaker with a reporting verb, or when
 it is a quotation (or uses a pronoun with a reporting verb) and an earlier
-sentence named one: the nearest preceding attribution carries over.
+sentence named one: the nearest preceding attribution carries over. A reporting
+verb whose subject is not a name ("the official said") starts an unnamed speaker,
+so later quotations are not credited to the previous named one.
 """
 
 from __future__ import annotations
@@ -22,14 +24,25 @@ _NOT_NAMES = {
     "Sept", "Oct", "Nov", "Dec", "Today", "Yesterday",
 }
 
-# "..., Ms. Goto said" / "said Ms. Goto" / "Kremlin spokesman Dmitry Peskov said" / "according to Japan News"
+# "Emre Kocabas, an economist at Galata Research, said" / "..., said Ms. Goto, a senior associate" /
+# "Kremlin spokesman Dmitry Peskov said" / "according to Japan News". After the verb only an inverted
+# attribution counts ("said Ms. Goto." or "said Ms. Goto, ..."): in "said Ankara would" the name opens the
+# reported clause.
 _PATTERNS = [
-    re.compile(rf"\b{_VERBS}\s+{_FULLNAME}"),
+    re.compile(rf"{_FULLNAME},\s+(?:a|an|the|who|whose)\s+[^,“”\"]+,\s+{_VERBS}\b"),
+    re.compile(rf"\b{_VERBS}\s+{_FULLNAME}(?=\s*(?:[,.;:]|$))"),
     re.compile(rf"{_FULLNAME},?\s+{_VERBS}\b"),
     re.compile(rf"\baccording to (?:the\s+)?{_FULLNAME}"),
 ]
+_ANY_REPORT = re.compile(rf"\b{_VERBS}\b|\baccording to\b")
 _PRONOUN_REPORT = re.compile(rf"{_PRONOUN},?\s+{_VERBS}\b")
 _QUOTE_START = re.compile(r"^\s*[“\"‘']")
+_QUOTED = re.compile(r"“[^”]*”|\"[^\"]*\"")
+
+
+def _outside_quotes(sentence: str) -> str:
+    """The sentence with quoted words removed: "Poland warned" inside a quote names no speaker."""
+    return _QUOTED.sub("“”", sentence)
 
 
 def _clean(name: str) -> str | None:
@@ -44,6 +57,7 @@ def _clean(name: str) -> str | None:
 
 def named_speaker(sentence: str) -> str | None:
     """Speaker named with a reporting verb in this sentence, if any."""
+    sentence = _outside_quotes(sentence)
     for pattern in _PATTERNS:
         for m in pattern.finditer(sentence):
             name = _clean(m.group(1))
@@ -66,8 +80,10 @@ def attribute_speakers(sentences: list[str]) -> list[str | None]:
             name = full_by_surname.get(surname, name)
             last = name
             out.append(name)
-        elif last and (_QUOTE_START.match(s) or _PRONOUN_REPORT.search(s)):
-            out.append(last)
-        else:
-            out.append(None)
+            continue
+        outside = _outside_quotes(s)
+        unnamed = bool(_ANY_REPORT.search(outside)) and not _PRONOUN_REPORT.search(outside)
+        if unnamed:
+            last = None  # someone unnamed is speaking now
+        out.append(last if last and (_QUOTE_START.match(s) or _PRONOUN_REPORT.search(outside)) else None)
     return out

@@ -16,6 +16,15 @@ from stancekit.serve.speakers import attribute_speakers, named_speaker
         ("The offer was made in Tokyo, according to Japan News.", "Japan News"),
         ("Ms. Goto said Wednesday that talks would resume.", "Goto"),
         ("Nearly 60 years later, there is no official peace treaty.", None),
+        # The name after the verb opens the reported clause: no speaker is named.
+        ("The minister said Ankara would keep channels open to Moscow.", None),
+        ("Ms. Aydemir said Ankara had drawn diplomatic credit.", "Aydemir"),
+        # Appositives between the name and the verb.
+        ("Tomasz Wielgosz, a security analyst at the Vistula Policy Forum, said the drill was a signal.",
+         "Tomasz Wielgosz"),
+        ("Jerzy Malinowski, who heads a trucking association, said farmers were losing money.", "Jerzy Malinowski"),
+        # Names and reporting verbs inside a quotation are not its speaker.
+        ("“For years, Poland warned that Russia could not be trusted,” Mr. Wielgosz said.", "Wielgosz"),
     ],
 )
 def test_named_speaker(sentence, speaker):
@@ -40,3 +49,17 @@ def test_sample_article_speakers(sample_article):
     speakers = attribute_speakers(texts)
     assert speakers.count("Shihoko Goto") >= 5
     assert "Mark Toner" in speakers and "Dmitry Peskov" in speakers
+
+
+def test_unnamed_speaker_ends_the_carry_over():
+    sentences = [
+        "Tomasz Wielgosz, a security analyst, said the drill was a signal.",
+        "“Warsaw is at the table now.”",
+        "“Poland has shown what a front-line ally looks like,” the official said.",
+        "“Every sanction that is watered down is a gift to the Kremlin.”",
+        "“We are not there yet,” Mr. Wielgosz said.",
+        "“Threats only make us stronger,” he said.",
+    ]
+    assert attribute_speakers(sentences) == [
+        "Tomasz Wielgosz", "Tomasz Wielgosz", None, None, "Tomasz Wielgosz", "Tomasz Wielgosz",
+    ]
