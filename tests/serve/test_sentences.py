@@ -60,3 +60,27 @@ def test_split_article_sample_report_drops_boilerplate(sample_article):
     assert result.n_dropped == 7
     assert len(result.sentences) == 24
     assert all("Newsletter" not in s.text for s in result.sentences)
+
+
+def test_single_sentence_paragraph_skips_the_splitter_with_the_same_result():
+    from stancekit.serve.sentences import _segmenter, split_sentences
+
+    line = "  Officials in Ankara said the S-400 issue was closed, and talks with Washington would continue  "
+    [s] = split_sentences(line, offset=100)
+    assert s.text == line.strip() == [x.sent.strip() for x in _segmenter().segment(line)][0]
+    assert (s.start, s.end) == (102, 102 + len(line.strip()))
+
+
+@pytest.mark.parametrize(
+    "paragraph, expected",
+    [
+        # pysbd returns the closing quote as a sentence of its own, or as the start of the next one.
+        ('This skill puts him above a normal person." And more.', ['This skill puts him above a normal person."', "And more."]),
+        ('Hagel\'s record remains untarnished. "', ['Hagel\'s record remains untarnished. "']),
+    ],
+)
+def test_detached_closing_quote_goes_back_to_its_sentence(paragraph, expected):
+    text = "Intro line.\n" + paragraph + "\n"
+    sentences = split_article(text).sentences[1:]
+    assert [s.text for s in sentences] == expected
+    assert all(text[s.start:s.end] == s.text for s in sentences)
