@@ -30,7 +30,6 @@ class TorchEngine:
         if threads:
             torch.set_num_threads(threads)
         self.torch = torch
-        self.mode = mode
         model = load_torch_model(artifact)
         if mode == "int8":
             # Dynamic int8 for every linear layer except the FFN output projections (`layer.N.output.dense`),

@@ -91,9 +91,8 @@ def _png(fig: Any) -> str:
 
 
 def _figure(width: float, height: float) -> Any:
-    from matplotlib.figure import (
-        Figure,  # a bare Figure renders with Agg and leaves pyplot state alone
-    )
+    # A bare Figure renders with Agg and leaves pyplot state alone.
+    from matplotlib.figure import Figure
 
     fig = Figure(figsize=(width, height))
     fig.set_layout_engine("constrained")

@@ -89,18 +89,20 @@ def split_sentences(text: str, offset: int = 0) -> list[Sentence]:
         if not body:
             continue
         start = offset + span.start + lead
-        # pysbd sometimes detaches a closing quote mark from its sentence: give it back.
-        m = _CLOSING_QUOTES.match(body) if out else None
-        closing = m.group() if m else ""
-        if closing or (out and not any(c.isalnum() for c in body)):
-            prev = out[-1]
-            end = start + (len(closing) if closing else len(body))
-            out[-1] = Sentence(text[prev.start - offset:end - offset], prev.start, end)
-            rest = body[len(closing):] if closing else ""
-            if not rest.strip():
-                continue
-            start += len(body) - len(rest.lstrip())
-            body = rest.strip()
+        # pysbd sometimes detaches a closing quote mark (or a lone punctuation fragment) from its
+        # sentence: give it back.
+        if out:
+            m = _CLOSING_QUOTES.match(body)
+            closing = m.group() if m else ("" if any(c.isalnum() for c in body) else body)
+            if closing:
+                prev = out[-1]
+                end = start + len(closing)
+                out[-1] = Sentence(text[prev.start - offset:end - offset], prev.start, end)
+                rest = body[len(closing):]
+                if not rest.strip():
+                    continue
+                start += len(body) - len(rest.lstrip())
+                body = rest.strip()
         out.append(Sentence(body, start, start + len(body)))
     return out
 

@@ -82,8 +82,8 @@ def attribute_speakers(sentences: list[str]) -> list[str | None]:
             out.append(name)
             continue
         outside = _outside_quotes(s)
-        unnamed = bool(_ANY_REPORT.search(outside)) and not _PRONOUN_REPORT.search(outside)
-        if unnamed:
+        pronoun = _PRONOUN_REPORT.search(outside)
+        if _ANY_REPORT.search(outside) and not pronoun:
             last = None  # someone unnamed is speaking now
-        out.append(last if last and (_QUOTE_START.match(s) or _PRONOUN_REPORT.search(outside)) else None)
+        out.append(last if last and (_QUOTE_START.match(s) or pronoun) else None)
     return out

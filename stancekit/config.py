@@ -78,7 +78,6 @@ class DataConfig(_Section):
         default_factory=list, description="Drop training rows whose 'origin' is listed (e.g. 'authored' ablation)."
     )
 
-
     @field_validator("oversample")
     @classmethod
     def _oversample_keys(cls, v: dict[str, int]) -> dict[str, int]:

@@ -50,10 +50,9 @@ def frozen_embeddings(config: StancekitConfig, datasets: list[LabelledData]) -> 
 
 
 def run_baselines(
-    config: StancekitConfig, train: LabelledData, dev: LabelledData, test: LabelledData | None
+    config: StancekitConfig, train: LabelledData, splits: dict[str, LabelledData]
 ) -> dict[str, dict[str, Any]]:
     """{split: {baseline_name: {head: metrics}}} for majority, TF-IDF+LR, VADER and frozen-encoder+LR."""
-    splits = {"dev": dev} | ({"test": test} if test is not None else {})
     seed = config.training.seed
     results: dict[str, dict[str, Any]] = {s: {} for s in splits}
     embeddings = dict(zip(["train", *splits], frozen_embeddings(config, [train, *splits.values()])))

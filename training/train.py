@@ -353,7 +353,8 @@ def train(
     if t.baselines:
         from stancekit.training.compare import run_baselines
 
-        for split, rows in run_baselines(config, train_data, dev_data, test_data).items():
+        evals = {"dev": dev_data} | ({"test": test_data} if test_data is not None else {})
+        for split, rows in run_baselines(config, train_data, evals).items():
             metrics["splits"][split].update(rows)
     metrics["train_seconds"] = round(time.time() - started, 1)
     # 8. Artifact.

@@ -160,8 +160,7 @@ EVAL = Path("data/eval")
 
 def eval_texts() -> list[str]:
     """Texts of the out-of-domain evaluation files, which training rows must not paraphrase."""
-    return [json.loads(line)["text"] for f in sorted(EVAL.rglob("*.jsonl")) if f.name != "check_input.jsonl"
-            and f.name != "check.jsonl" for line in f.open()]
+    return sorted({r["text"] for f in EVAL.rglob("*.jsonl") for r in read_jsonl(f) if "text" in r})
 
 
 def paraphrases_of_eval(rows: list[dict], threshold: float = 0.4) -> set[str]:
