@@ -75,15 +75,15 @@ def make_articles(n: int, per_article: int) -> list[str]:
 class Offline:
     """The engine and the Python API in this process, on the same articles as the load."""
 
-    def __init__(self, artifact: Path, backend: str, articles: list[str]):
+    def __init__(self, artifact: Path, backend: str, articles: list[str], workers: int = 1):
         from stancekit.serve.sentences import split_article
         from stancekit.serve.service import StanceService
 
-        self.svc = StanceService.from_artifact(artifact, backend=backend)
+        self.svc = StanceService.from_artifact(artifact, backend=backend, workers=workers)
         self.articles = articles
         self.sentences = [s.text for a in articles for s in split_article(a).sentences]
         self.sentences_per_article = len(self.sentences) / len(articles)
-        self.svc.predictor.predict_proba(self.sentences[:64])
+        self.svc.predictor.predict_proba(self.sentences[:1200])  # warm: every batch shape seen once, like a running server
 
     def engine_sps(self, n: int = 1200) -> float:
         """Sentences/s of predict_proba on `n` sentences at once (length-sorted batches, no HTTP)."""

@@ -60,7 +60,7 @@ class ProfileRequest(_Request):
     """Articles to profile."""
 
     articles: list[ArticleIn] = Field(min_length=1, max_length=MAX_ARTICLES, description=f"1 to {MAX_ARTICLES} articles.")
-    include_sentences: bool = Field(False, description="Include per-sentence predictions and dropped lines.")
+    include_sentences: bool = Field(False, strict=True, description="Include per-sentence predictions and dropped lines.")
 
 
 class ModelInfo(BaseModel):

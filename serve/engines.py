@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import re
+import warnings
 from typing import Protocol
 
 import numpy as np
@@ -10,7 +12,44 @@ import numpy as np
 from stancekit.errors import ConfigError
 from stancekit.model.artifact import VerifiedArtifact
 
+logger = logging.getLogger(__name__)
+
 BACKENDS = ("torch", "torch-bf16", "torch-int8", "onnx", "onnx-int8")
+# Two padded rows of different lengths: the traced graph keeps the attention mask for every input.
+_TRACE_IDS = [[101, 7592, 2088, 102, 0, 0], [101, 2023, 2003, 1037, 2936, 102]]
+_CHECK_IDS = [[101, 102, 0], [101, 7592, 102]]
+
+
+def _trace(model, torch):
+    """TorchScript graph of `model`, or None when its outputs differ from eager on a second shape.
+
+    The traced forward runs in C++ without the GIL, so batches on several worker threads
+    and the HTTP and splitting threads stop queueing for the interpreter between ops
+    (bench/throughput.py and bench/load.py measure the gain).
+    """
+
+    def batch(rows):
+        ids = torch.tensor(rows)
+        return {"input_ids": ids, "attention_mask": (ids != 0).long(), "token_type_ids": torch.zeros_like(ids)}
+
+    example, check = batch(_TRACE_IDS), batch(_CHECK_IDS)
+    hf_logger = logging.getLogger("transformers.modeling_utils")  # tracing reads an unused loss property that warns
+    level = hf_logger.level
+    hf_logger.setLevel(logging.ERROR)
+    with torch.inference_mode(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # TorchScript deprecation and tracer notes; the check below is the guard
+        try:
+            traced = torch.jit.freeze(torch.jit.trace(model, example_kwarg_inputs=example, strict=False))
+            got, want = traced(**check), model(**check)
+        except Exception as err:  # noqa: BLE001 - any tracing failure falls back to eager
+            logger.warning("TorchScript tracing failed (%s); running eager", err)
+            return None
+        finally:
+            hf_logger.setLevel(level)
+    if any(not torch.allclose(got[h].float(), want[h].float(), atol=1e-3) for h in want):
+        logger.warning("traced model disagrees with eager on a check batch; running eager")
+        return None
+    return traced
 
 
 class Engine(Protocol):
@@ -20,9 +59,9 @@ class Engine(Protocol):
 
 
 class TorchEngine:
-    """PyTorch fp32 (default), bf16 weights, or dynamic int8 quantisation of linear layers."""
+    """PyTorch fp32 (default), bf16 weights, or dynamic int8 quantisation of linear layers; traced unless `trace=False`."""
 
-    def __init__(self, artifact: VerifiedArtifact, mode: str = "fp32", threads: int | None = None):
+    def __init__(self, artifact: VerifiedArtifact, mode: str = "fp32", threads: int | None = None, trace: bool = True):
         import torch
 
         from stancekit.model.artifact import load_torch_model
@@ -43,7 +82,8 @@ class TorchEngine:
             # bf16 weights rather than autocast: no per-op casts, about 1.4x faster here, and the
             # labels still agree with fp32 on >99.7 % of dev sentences (stancekit bench parity).
             model = model.to(torch.bfloat16)
-        self.model = model.eval()
+        model = model.eval()
+        self.model = (_trace(model, torch) if trace else None) or model
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         torch = self.torch

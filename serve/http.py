@@ -11,6 +11,7 @@ and the body-size and request-metrics middlewares are serve.http_metrics.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -39,6 +40,7 @@ from stancekit.serve.api_schemas import (
 )
 from stancekit.serve.engines import BACKENDS
 from stancekit.serve.http_metrics import BodyLimit, Metrics, RequestMetrics
+from stancekit.serve.predictor import Encoded
 from stancekit.serve.profile import head_predictions
 from stancekit.serve.queue import CallerGone, QueueFullError, Scheduler
 from stancekit.serve.schemas import ArticleProfile, SentencePrediction
@@ -60,6 +62,10 @@ class ServeSettings(BaseModel):
     port: int = Field(8000, ge=0, le=65535, description="TCP port (0: any free port).")
     backend: str = Field("torch", description=f"Inference backend: {', '.join(BACKENDS)}.")
     threads: int | None = Field(None, ge=1, description="Inference threads (default: all cores).")
+    workers: int | None = Field(
+        None, ge=1, description="Batches scored at once, each on threads/workers threads (default: one "
+        "single-threaded worker per thread, which keeps the cores busy while HTTP and splitting take turns on them).",
+    )
     max_batch_tokens: int = Field(
         8192, ge=16, description="Tokens per scheduled batch, summed over its sentences: larger batches sort and "
         "pad better (throughput) but every request in one waits for the whole batch (latency).",
@@ -106,9 +112,19 @@ class ServeSettings(BaseModel):
                 f"--timeout-s {self.timeout_s:g} is not longer than --max-wait-ms {self.max_wait_ms:g}: requests "
                 "would time out while waiting for a batch; raise --timeout-s or lower --max-wait-ms"
             )
+        if self.workers is not None and self.workers > self.inference_threads:
+            problems.append(
+                f"--workers {self.workers} is more than the {self.inference_threads} inference threads (--threads); "
+                "every worker needs a thread"
+            )
         if problems:
             raise ValueError("\n  ".join(problems))
         return self
+
+    @property
+    def inference_threads(self) -> int:
+        """Threads for inference in all (--threads, default every core)."""
+        return self.threads or os.cpu_count() or 1
 
     @classmethod
     def from_options(cls, **options: Any) -> ServeSettings:
@@ -148,20 +164,27 @@ class Runtime:
         p = self.service.predictor
         return ModelInfo(name=p.manifest.name, backend=p.backend)
 
-    def count_tokens(self, texts: list[str]) -> int:
-        """Model tokens of `texts` (windows included), the scheduler's unit of cost."""
-        return sum(len(ids) for ids in self.service.predictor.encode(texts).ids)
+    def encode(self, texts: list[str]) -> Encoded:
+        """Tokenize once, here in the request's thread; the scheduler counts and batches the token ids."""
+        return self.service.predictor.encode(texts)
 
-    async def score(self, request: Request, texts: list[str], tokens: int) -> dict[str, np.ndarray]:
-        """Calibrated probabilities per head for `texts`, through the shared scheduler."""
-        if not texts:
+    def predict(self, rows: list[Encoded]) -> dict[str, np.ndarray]:
+        """The scheduler's model call: tokenized sentences of several requests, scored together."""
+        return self.service.predictor.predict_encoded(Encoded.concat(rows))
+
+    async def score(self, request: Request, encoded: Encoded) -> dict[str, np.ndarray]:
+        """Calibrated probabilities per head for the encoded sentences, through the shared scheduler."""
+        n = encoded.n_inputs
+        if not n:
             return {h: np.zeros((0, len(labels)), dtype=np.float32) for h, labels in self.service.heads.items()}
-        if len(texts) > self.settings.max_queue:
+        if n > self.settings.max_queue:
             raise RequestError(
-                f"request splits into {len(texts)} sentences, more than the {self.settings.max_queue} the queue "
+                f"request splits into {n} sentences, more than the {self.settings.max_queue} the queue "
                 "holds (--max-queue); send fewer or shorter articles per request"
             )
-        return await self.scheduler.infer(texts, tokens, self.settings.timeout_s, lambda: _client_gone(request))
+        return await self.scheduler.infer(
+            encoded.rows(), encoded.n_tokens, self.settings.timeout_s, lambda: _client_gone(request)
+        )
 
 
 async def _client_gone(request: Request) -> None:
@@ -241,10 +264,9 @@ async def _handle_error(request: Request, exc: Exception) -> Response:
 
 
 # -- request path ------------------------------------------------------------------------------------
-def _prepare_articles(runtime: Runtime, texts: list[str]) -> tuple[list[SplitResult], list[str], int]:
+def _prepare_articles(runtime: Runtime, texts: list[str]) -> tuple[list[SplitResult], Encoded]:
     splits = runtime.service.split(texts, [None] * len(texts))
-    flat = [s.text for sp in splits for s in sp.sentences]
-    return splits, flat, runtime.count_tokens(flat) if flat else 0
+    return splits, runtime.encode([s.text for sp in splits for s in sp.sentences])
 
 
 def _build_profiles(
@@ -261,16 +283,16 @@ def _predictions(runtime: Runtime, texts: list[str], probs: dict[str, np.ndarray
 
 async def classify(body: ClassifyRequest, request: Request, runtime: RuntimeDep) -> ClassifyResponse:
     """Labels and calibrated probabilities of every head for each sentence, in request order."""
-    tokens = await run_in_threadpool(runtime.count_tokens, body.sentences)
-    probs = await runtime.score(request, body.sentences, tokens)
+    encoded = await run_in_threadpool(runtime.encode, body.sentences)
+    probs = await runtime.score(request, encoded)
     predictions = await run_in_threadpool(_predictions, runtime, body.sentences, probs)
     return ClassifyResponse(model=runtime.model, predictions=predictions)
 
 
 async def profile(body: ProfileRequest, request: Request, runtime: RuntimeDep) -> ProfileResponse:
     """A stance profile per article, identical to `StanceService.profile` for the same text."""
-    splits, flat, tokens = await run_in_threadpool(_prepare_articles, runtime, [a.text for a in body.articles])
-    probs = await runtime.score(request, flat, tokens)
+    splits, encoded = await run_in_threadpool(_prepare_articles, runtime, [a.text for a in body.articles])
+    probs = await runtime.score(request, encoded)
     profiles = await run_in_threadpool(_build_profiles, runtime, body, splits, probs)
     return ProfileResponse(model=runtime.model, profiles=profiles)
 
@@ -304,15 +326,15 @@ def create_app(settings: ServeSettings, service: StanceService | None = None) ->
 
             settings.check_artifact(read_manifest(settings.artifact).max_length)
             runtime.service = await run_in_threadpool(
-                StanceService.from_artifact, settings.artifact, backend=settings.backend, threads=settings.threads
+                StanceService.from_artifact, settings.artifact, backend=settings.backend,
+                threads=settings.inference_threads, workers=settings.workers or settings.inference_threads,
             )
         else:
             settings.check_artifact(runtime.service.predictor.manifest.max_length)
-        predict = runtime.service.predictor.predict_proba
-        await run_in_threadpool(predict, WARMUP_TEXTS)
+        await run_in_threadpool(runtime.service.predictor.predict_proba, WARMUP_TEXTS)
         runtime.scheduler = Scheduler(
-            predict, settings.max_batch_tokens, settings.max_wait_ms, settings.max_queue,
-            batching=settings.batching, observer=runtime.metrics,
+            runtime.predict, settings.max_batch_tokens, settings.max_wait_ms, settings.max_queue,
+            batching=settings.batching, observer=runtime.metrics, concurrency=runtime.service.predictor.workers,
         )
         runtime.scheduler.start()
         runtime.status = "ready"

@@ -8,8 +8,11 @@ The same object works in-process and as a Ray Data `map_batches` callable.
 from __future__ import annotations
 
 import logging
+import math
+import os
 from collections import Counter
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +34,46 @@ class Encoded:
     ids: list[list[int]]
     type_ids: list[list[int]]
     owner: np.ndarray
-    n_truncated: int
+    truncated: np.ndarray  # per input text: longer than max_length
+
+    @property
+    def n_truncated(self) -> int:
+        """Inputs longer than the model's max length (truncated, or split into windows)."""
+        return int(self.truncated.sum())
+
+    @property
+    def n_inputs(self) -> int:
+        """Number of input texts (windows of one text count once)."""
+        return len(self.truncated)
+
+    @property
+    def n_tokens(self) -> int:
+        """Tokens over all windows: the scheduler's unit of cost."""
+        return sum(len(x) for x in self.ids)
+
+    def rows(self) -> list[Encoded]:
+        """One Encoded per input text, so callers can regroup inputs without tokenizing again."""
+        windows: list[list[int]] = [[] for _ in range(self.n_inputs)]
+        for k, i in enumerate(self.owner):
+            windows[i].append(k)
+        return [
+            Encoded([self.ids[k] for k in ks], [self.type_ids[k] for k in ks], np.zeros(len(ks), dtype=np.int64),
+                    self.truncated[i:i + 1])
+            for i, ks in enumerate(windows)
+        ]
+
+    @classmethod
+    def concat(cls, parts: Sequence[Encoded]) -> Encoded:
+        """Inputs of several Encoded, in order, as one."""
+        ids, types, owners, start = [], [], [], 0
+        for part in parts:
+            ids.extend(part.ids)
+            types.extend(part.type_ids)
+            owners.append(part.owner + start)
+            start += part.n_inputs
+        owner = np.concatenate(owners) if owners else np.zeros(0, dtype=np.int64)
+        truncated = np.concatenate([p.truncated for p in parts]) if parts else np.zeros(0, dtype=bool)
+        return cls(ids, types, owner, truncated)
 
 
 
@@ -44,6 +86,12 @@ class Predictor:
         Artifact directory written by `stancekit train`.
     backend : str
         "torch" (fp32), "torch-bf16", "torch-int8", "onnx" or "onnx-int8".
+    threads : int, optional
+        Inference threads in all (default: all cores).
+    workers : int
+        Batches run at once, each on threads // workers threads. Several single-threaded
+        batches side by side avoid the per-op thread barriers of one multi-threaded batch,
+        which stall whenever other work (HTTP, splitting) takes a core: see bench/throughput.py.
     max_batch_tokens : int
         Token budget per batch (rows x padded length).
     long_text : {"truncate", "window"}
@@ -56,6 +104,7 @@ class Predictor:
         artifact: str | Path,
         backend: str = "torch",
         threads: int | None = None,
+        workers: int = 1,
         max_batch_tokens: int = 4096,
         long_text: str = "truncate",
         window_stride: int = 32,
@@ -66,6 +115,9 @@ class Predictor:
             raise ConfigError(f"long_text must be 'truncate' or 'window'; got {long_text!r}")
         if max_batch_tokens < 1:
             raise ConfigError(f"max_batch_tokens must be >= 1; got {max_batch_tokens}")
+        total_threads = threads or os.cpu_count() or 1
+        if not 1 <= workers <= total_threads:
+            raise ConfigError(f"workers must be between 1 and the {total_threads} inference threads; got {workers}")
         self.artifact = verify_artifact(artifact)
         self.manifest: Manifest = self.artifact.manifest
         self.backend = backend
@@ -77,7 +129,9 @@ class Predictor:
         stride = min(window_stride, max_len // 2) if long_text == "window" else 0
         self.tokenizer.enable_truncation(max_len, stride=stride)
         self.pad_id = self.tokenizer.token_to_id("[PAD]") or 0
-        self.engine = make_engine(self.artifact, backend, threads)
+        self.workers = workers
+        self.engine = make_engine(self.artifact, backend, threads if workers == 1 else total_threads // workers)
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="stancekit-engine") if workers > 1 else None
         self.heads = {h: spec.labels for h, spec in self.manifest.heads.items()}
         self.stats: Counter = Counter()
 
@@ -91,24 +145,39 @@ class Predictor:
         if self.manifest.text_pair and pairs is None:
             raise RequestError("this model scores (target, text) pairs: pass pairs=[target per text]")
         inputs = list(texts) if pairs is None else list(zip(texts, pairs))
-        encodings = self.tokenizer.encode_batch(inputs)
-        ids, types, owner, truncated = [], [], [], 0
+        encodings = self.tokenizer.encode_batch_fast(inputs)  # no character offsets: not needed here
+        ids, types, owner = [], [], []
+        truncated = np.zeros(len(encodings), dtype=bool)
         for i, enc in enumerate(encodings):
             windows = [enc] + (list(enc.overflowing) if self.long_text == "window" else [])
-            truncated += bool(enc.overflowing)
+            truncated[i] = bool(enc.overflowing)
             for w in windows:
                 ids.append(w.ids)
                 types.append(w.type_ids)
                 owner.append(i)
         return Encoded(ids, types, np.asarray(owner, dtype=np.int64), truncated)
 
+    def plan(self, lengths: Sequence[int]) -> list[np.ndarray]:
+        """Row indices per batch; with several workers, small inputs are cut so every worker gets a share."""
+        budget = self.max_batch_tokens
+        if self.workers > 1:
+            budget = min(budget, max(1, math.ceil(sum(lengths) / self.workers)))
+        return plan_batches(lengths, budget)
+
+    def _run(self, encoded: Encoded, idx: np.ndarray) -> dict[str, np.ndarray]:
+        return self.engine(pad_batch([encoded.ids[i] for i in idx], [encoded.type_ids[i] for i in idx], self.pad_id))
+
     def logits(self, encoded: Encoded) -> dict[str, np.ndarray]:
         """Raw logits per head for every window, in window order."""
         lengths = [len(x) for x in encoded.ids]
+        batches = self.plan(lengths)
+        if self._pool is not None and len(batches) > 1:
+            results = self._pool.map(lambda idx: self._run(encoded, idx), batches)
+        else:
+            results = (self._run(encoded, idx) for idx in batches)
         out: dict[str, np.ndarray] = {}
-        for idx in plan_batches(lengths, self.max_batch_tokens):
-            batch = pad_batch([encoded.ids[i] for i in idx], [encoded.type_ids[i] for i in idx], self.pad_id)
-            for h, v in self.engine(batch).items():
+        for idx, logits in zip(batches, results):
+            for h, v in logits.items():
                 out.setdefault(h, np.zeros((len(lengths), v.shape[1]), dtype=np.float32))[idx] = v
             self.stats["batches"] += 1
             self.stats["tokens"] += int(sum(lengths[i] for i in idx))
@@ -117,10 +186,13 @@ class Predictor:
 
     def predict_proba(self, texts: Sequence[str], pairs: Sequence[str] | None = None) -> dict[str, np.ndarray]:
         """Calibrated probabilities per head, shape (len(texts), n_labels), in input order."""
-        n = len(texts)
-        if n == 0:
+        if len(texts) == 0:
             return {h: np.zeros((0, len(labels)), dtype=np.float32) for h, labels in self.heads.items()}
-        encoded = self.encode(texts, pairs)
+        return self.predict_encoded(self.encode(texts, pairs))
+
+    def predict_encoded(self, encoded: Encoded) -> dict[str, np.ndarray]:
+        """Calibrated probabilities per head for already tokenized inputs (see `encode`)."""
+        n = encoded.n_inputs
         if encoded.n_truncated:
             self.stats["truncated"] += encoded.n_truncated
             logger.warning(
@@ -129,6 +201,8 @@ class Predictor:
                 "scored as overlapping windows" if self.long_text == "window" else "truncated (serve.long_text=window scores them whole)",
             )
         self.stats["sentences"] += n
+        if n == 0:
+            return {h: np.zeros((0, len(labels)), dtype=np.float32) for h, labels in self.heads.items()}
         probs = {}
         counts = np.bincount(encoded.owner, minlength=n).astype(np.float32)[:, None]
         for h, z in self.logits(encoded).items():

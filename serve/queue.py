@@ -2,12 +2,13 @@
 
 Requests submit their sentences as one entry each. One batching task on the event
 loop packs entries from concurrent requests into batches of at most
-`max_batch_tokens` tokens, waiting up to `max_wait_ms` for company while the
-worker is idle, skips entries whose caller gave up, and hands each batch to a
-single worker thread that runs the predictor, so inference never blocks the
-event loop. Past `max_queue` waiting sentences `submit` raises instead of
+`max_batch_tokens` tokens, waiting up to `max_wait_ms` for company while a
+worker is idle, skips entries whose caller gave up, and hands each batch to one
+of `concurrency` worker threads that run the predictor, so inference never blocks
+the event loop and a new batch starts as soon as a worker is free. Past `max_queue` waiting sentences `submit` raises instead of
 growing memory. The scheduler knows nothing of HTTP or of the model: it calls
-`predict(texts) -> {head: probabilities}` and slices the rows back per entry.
+`predict(rows) -> {head: probabilities}` (one row per sentence: its text, or its token
+ids as the HTTP layer sends) and slices the rows back per entry.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -67,7 +68,7 @@ class _NullObserver:
 class Entry:
     """One request's sentences waiting for a batch; `future` receives their probabilities."""
 
-    texts: list[str]
+    rows: list[Any]
     tokens: int
     future: asyncio.Future
     enqueued: float
@@ -80,7 +81,7 @@ class Scheduler:
     Parameters
     ----------
     predict : callable
-        ``predict(texts) -> {head: array (len(texts), n_labels)}``, run in the worker thread.
+        ``predict(rows) -> {head: array (len(rows), n_labels)}``, run in the worker thread.
     max_batch_tokens : int
         Token budget of one batch, summed over its sentences; one larger entry still runs alone.
     max_wait_ms : float
@@ -89,22 +90,26 @@ class Scheduler:
         Sentences allowed to wait; a submission that would exceed it raises QueueFullError.
     batching : bool
         False runs every entry as its own batch (the no-batching baseline).
+    concurrency : int
+        Batches in flight at once (match the predictor's workers so none sits idle).
     """
 
     def __init__(
         self,
-        predict: Callable[[list[str]], Probs],
+        predict: Callable[[list[Any]], Probs],
         max_batch_tokens: int,
         max_wait_ms: float,
         max_queue: int,
         batching: bool = True,
         observer: BatchObserver | None = None,
+        concurrency: int = 1,
     ):
         self.predict = predict
         self.max_batch_tokens = max_batch_tokens
         self.max_wait_s = max_wait_ms / 1000.0
         self.max_queue = max_queue
         self.batching = batching
+        self.concurrency = concurrency
         self.observer = observer or _NullObserver()
         self._pending: deque[Entry] = deque()
         self.queued_sentences = 0
@@ -120,7 +125,7 @@ class Scheduler:
     def start(self) -> None:
         """Start the batching task on the running loop and the predictor thread."""
         self._arrived = asyncio.Event()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stancekit-predictor")
+        self._executor = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="stancekit-predictor")
         self._task = asyncio.get_running_loop().create_task(self._batch_loop(), name="stancekit-batcher")
 
     async def close(self) -> None:
@@ -134,21 +139,21 @@ class Scheduler:
         self._task = None
 
     # -- submission ----------------------------------------------------------------------------
-    def submit(self, texts: Sequence[str], tokens: int) -> asyncio.Future:
+    def submit(self, rows: Sequence[Any], tokens: int) -> asyncio.Future:
         """Queue one request's sentences; the future resolves to their probabilities per head."""
-        return self._enqueue(texts, tokens).future
+        return self._enqueue(rows, tokens).future
 
-    def _enqueue(self, texts: Sequence[str], tokens: int) -> Entry:
+    def _enqueue(self, rows: Sequence[Any], tokens: int) -> Entry:
         if self.closing or self._task is None:
             raise DrainingError("the service is shutting down and accepts no new requests; retry on another replica")
-        n = len(texts)
+        n = len(rows)
         if self.queued_sentences + n > self.max_queue:
             raise QueueFullError(
                 f"queue full: {self.queued_sentences} sentences waiting, this request adds {n}, "
                 f"capacity is {self.max_queue} (--max-queue); retry in {self.retry_after_s()} s"
             )
         loop = asyncio.get_running_loop()
-        entry = Entry(list(texts), tokens, loop.create_future(), loop.time())
+        entry = Entry(list(rows), tokens, loop.create_future(), loop.time())
         entry.future.add_done_callback(lambda fut, e=entry: self._on_done(e, fut))
         self._pending.append(entry)
         self._count(entry, +1)
@@ -157,13 +162,13 @@ class Scheduler:
 
     async def infer(
         self,
-        texts: Sequence[str],
+        rows: Sequence[Any],
         tokens: int,
         timeout_s: float | None = None,
         caller_gone: Callable[[], Awaitable[object]] | None = None,
     ) -> Probs:
         """Submit and wait; a timeout or `caller_gone()` completing first drops the entry and raises."""
-        entry = self._enqueue(texts, tokens)
+        entry = self._enqueue(rows, tokens)
         future = entry.future
         watcher = asyncio.ensure_future(caller_gone()) if caller_gone is not None else None
         try:
@@ -178,9 +183,9 @@ class Scheduler:
         if future in done:
             return future.result()
         if watcher is not None and watcher in done:
-            raise CallerGone(f"caller left before its {len(texts)} sentences were scored")
+            raise CallerGone(f"caller left before its {len(rows)} sentences were scored")
         raise RequestTimeoutError(
-            f"request of {len(texts)} sentences not scored within {timeout_s:g} s (--timeout-s); "
+            f"request of {len(rows)} sentences not scored within {timeout_s:g} s (--timeout-s); "
             f"{self.queued_sentences} sentences are waiting"
         )
 
@@ -191,7 +196,7 @@ class Scheduler:
         return int(min(60, max(1, math.ceil(self.queued_sentences / self._sentences_per_s))))
 
     def _count(self, entry: Entry, sign: int) -> None:
-        self.queued_sentences += sign * len(entry.texts)
+        self.queued_sentences += sign * len(entry.rows)
         self.queued_tokens += sign * entry.tokens
         self.queued_requests += sign
 
@@ -203,7 +208,7 @@ class Scheduler:
         if not entry.taken and entry.future.cancelled():
             entry.taken = True
             self._count(entry, -1)
-            self.observer.on_dropped(len(entry.texts))
+            self.observer.on_dropped(len(entry.rows))
         return entry.taken
 
     # -- batching ------------------------------------------------------------------------------
@@ -244,42 +249,49 @@ class Scheduler:
             tokens += entry.tokens
         return batch
 
-    def _predict_timed(self, texts: list[str]) -> tuple[Probs, float]:
+    def _predict_timed(self, rows: list[Any]) -> tuple[Probs, float]:
         started = time.perf_counter()
-        probs = self.predict(texts)
+        probs = self.predict(rows)
         return probs, time.perf_counter() - started
 
     async def _run_batch(self, batch: list[Entry]) -> None:
-        texts = [t for e in batch for t in e.texts]
+        rows = [t for e in batch for t in e.rows]
         loop = asyncio.get_running_loop()
         try:
-            probs, seconds = await loop.run_in_executor(self._executor, self._predict_timed, texts)
+            probs, seconds = await loop.run_in_executor(self._executor, self._predict_timed, rows)
         except Exception as err:  # reach every waiting caller; the loop must survive any model error
-            logger.exception("batch of %d sentences failed", len(texts))
+            logger.exception("batch of %d sentences failed", len(rows))
             for e in batch:
                 if not e.future.done():
                     e.future.set_exception(err)
             return
         pos = 0
         for e in batch:
-            n = len(e.texts)
+            n = len(e.rows)
             if not e.future.done():
                 e.future.set_result({h: p[pos:pos + n] for h, p in probs.items()})
             pos += n
-        self.observer.on_batch(len(texts), sum(e.tokens for e in batch), seconds)
-        rate = len(texts) / max(seconds, 1e-6)
+        self.observer.on_batch(len(rows), sum(e.tokens for e in batch), seconds)
+        rate = self.concurrency * len(rows) / max(seconds, 1e-6)  # batches in flight share the cores
         self._sentences_per_s = rate if self._sentences_per_s == 0 else 0.8 * self._sentences_per_s + 0.2 * rate
 
     async def _batch_loop(self) -> None:
+        running: set[asyncio.Task] = set()
         while True:
             self._purge()
             if not self._pending:
                 if self.closing:
+                    await asyncio.gather(*running)
                     return
                 self._arrived.clear()
                 await self._arrived.wait()
                 continue
+            if len(running) >= self.concurrency:
+                await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                continue
             await self._wait_for_company()
             batch = self._take_batch()
             if batch:
-                await self._run_batch(batch)
+                task = asyncio.get_running_loop().create_task(self._run_batch(batch))
+                running.add(task)
+                task.add_done_callback(running.discard)

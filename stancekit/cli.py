@@ -223,6 +223,10 @@ def serve(
     max_queue: Annotated[int, typer.Option(help="Sentences allowed to wait; beyond it 429.")] = 4096,
     timeout_s: Annotated[float, typer.Option(help="Per-request deadline; beyond it 503.")] = 30.0,
     no_batching: Annotated[bool, typer.Option("--no-batching", help="One batch per request (baseline).")] = False,
+    threads: ThreadsOpt = None,
+    workers: Annotated[
+        Optional[int], typer.Option(help="Batches scored at once (default: one single-threaded worker per thread).")
+    ] = None,
 ) -> None:
     """Run the HTTP service (FastAPI) with cross-request batching."""
     from stancekit.serve.http import ServeSettings, run_server
@@ -231,6 +235,7 @@ def serve(
     settings = ServeSettings.from_options(
         artifact=artifact, host=host, port=port, backend=backend, max_batch_tokens=max_batch_tokens,
         max_wait_ms=max_wait_ms, max_queue=max_queue, timeout_s=timeout_s, batching=not no_batching,
+        threads=threads, workers=workers,
     )
     run_server(settings)
 

@@ -25,32 +25,32 @@ def service(tiny_artifact) -> StanceService:
 
 
 class GatedPredict:
-    """Wraps predict_proba: records each batch and, once closed, holds the worker until released."""
+    """Wraps predict_encoded: records each batch (token ids per sentence) and, once closed, holds the worker."""
 
     def __init__(self, inner):
         self.inner = inner
         self.open = threading.Event()
         self.open.set()
         self.entered = threading.Event()
-        self.batches: list[list[str]] = []
+        self.batches: list[list[tuple[int, ...]]] = []
 
     def close(self) -> None:
         self.open.clear()
         self.entered.clear()
         self.batches.clear()
 
-    def __call__(self, texts, pairs=None):
-        self.batches.append(list(texts))
+    def __call__(self, encoded):
+        self.batches.append([tuple(ids) for ids in encoded.ids])
         self.entered.set()
         assert self.open.wait(30), "test gate never released"
-        return self.inner(texts, pairs)
+        return self.inner(encoded)
 
 
 @pytest.fixture
 def gated(service, monkeypatch) -> GatedPredict:
     """The shared service's predictor, gated and recorded for this test."""
-    gate = GatedPredict(service.predictor.predict_proba)
-    monkeypatch.setattr(service.predictor, "predict_proba", gate)
+    gate = GatedPredict(service.predictor.predict_encoded)
+    monkeypatch.setattr(service.predictor, "predict_encoded", gate)
     return gate
 
 
@@ -222,10 +222,14 @@ def test_concurrent_requests_merge_into_one_batch_only_with_batching(service, ti
     for r, sent in zip(responses[1:], requests):
         assert [p["text"] for p in r.json()["predictions"]] == sent
     after_first = gated.batches[1:]
+
+    def ids(texts):
+        return sorted(tuple(x) for x in service.predictor.encode(texts).ids)
+
     if batching:
-        assert len(after_first) == 1 and sorted(after_first[0]) == sorted(s for req in requests for s in req)
+        assert len(after_first) == 1 and sorted(after_first[0]) == ids([s for req in requests for s in req])
     else:
-        assert sorted(map(sorted, after_first)) == sorted(map(sorted, requests))
+        assert sorted(map(sorted, after_first)) == sorted(ids(req) for req in requests)
     assert batches_metric == 1 + len(after_first)
 
 
@@ -251,6 +255,7 @@ def test_metrics_count_requests_by_route_and_status(service, tiny_artifact):
         ({"timeout_s": 0.001, "max_wait_ms": 5}, ["--timeout-s", "--max-wait-ms"]),
         ({"backend": "tpu"}, ["--backend"]),
         ({"port": -1}, ["--port"]),
+        ({"threads": 2, "workers": 3}, ["--workers", "--threads"]),
     ],
 )
 def test_settings_refuse_impossible_combinations_naming_the_flags(tmp_path, options, flags):

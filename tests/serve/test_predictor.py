@@ -119,3 +119,53 @@ def test_parity_report_flags_backends(onnx_artifact, tiny_data):
     assert {r["head"] for r in rows} == {"stance", "sentiment"}
     assert all(r["agreement"] == 1.0 and r["passes"] for r in rows)
     assert "passes" in render_parity(rows)
+
+
+def test_workers_score_like_one_worker_and_share_small_inputs(tiny_artifact):
+    one = Predictor(tiny_artifact, threads=2, workers=1)
+    two = Predictor(tiny_artifact, threads=2, workers=2)
+    assert len(two.plan([len(s.split()) + 2 for s in SENTENCES])) >= 2  # a small input still reaches both workers
+    a, b = one.predict_proba(SENTENCES * 5), two.predict_proba(SENTENCES * 5)
+    for h in a:
+        np.testing.assert_allclose(a[h], b[h], atol=1e-5)
+    assert two.stats["batches"] >= 2
+
+
+def test_workers_beyond_the_threads_are_refused(tiny_artifact):
+    from stancekit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="workers must be between 1 and the 2 inference threads; got 3"):
+        Predictor(tiny_artifact, threads=2, workers=3)
+
+
+def test_traced_engine_matches_eager_on_every_shape(tiny_artifact):
+    import torch
+
+    from stancekit.serve.engines import TorchEngine
+
+    art = verify_artifact(tiny_artifact)
+    traced, eager = TorchEngine(art), TorchEngine(art, trace=False)
+    assert isinstance(traced.model, torch.jit.ScriptModule) and not isinstance(eager.model, torch.jit.ScriptModule)
+    rng = np.random.default_rng(0)
+    for rows, width in [(1, 1), (1, 40), (3, 7), (8, 2)]:
+        ids = rng.integers(1000, 2000, size=(rows, width))
+        mask = np.ones_like(ids)
+        mask[0, max(1, width // 2):] = 0  # one padded row when the width allows it
+        batch = {"input_ids": ids * mask, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        got, want = traced(batch), eager(batch)
+        for h in want:
+            np.testing.assert_allclose(got[h], want[h], atol=1e-5, err_msg=f"{rows}x{width} {h}")
+
+
+def test_encoded_rows_regrouped_score_like_the_texts(tiny_artifact):
+    from stancekit.serve.predictor import Encoded
+
+    pred = Predictor(tiny_artifact, long_text="window")
+    long = " ".join(["Japan signed a gas deal with Russia"] * 12) + "."
+    texts = [*SENTENCES, long]
+    rows = pred.encode(texts).rows()
+    assert len(rows) == len(texts) and len(rows[-1].ids) >= 2 and rows[-1].n_truncated == 1
+    merged = Encoded.concat([Encoded.concat(rows[:2]), Encoded.concat(rows[2:])])  # as the scheduler merges requests
+    got, want = pred.predict_encoded(merged), pred.predict_proba(texts)
+    for h in want:
+        np.testing.assert_allclose(got[h], want[h], atol=1e-6)

@@ -124,3 +124,22 @@ def test_scheduler_drops_the_entry_of_a_caller_that_left():
 
     depth, calls = asyncio.run(scenario())
     assert depth == 0 and calls == [["in the worker"]]
+
+
+def test_scheduler_runs_concurrency_batches_at_once():
+    # Each predict call waits at a two-party barrier: it only passes if two batches are in flight together.
+    barrier = threading.Barrier(2, timeout=10)
+
+    def predict(texts: list[str]) -> dict[str, np.ndarray]:
+        barrier.wait()
+        return {"stance": np.zeros((len(texts), 2), dtype=np.float32)}
+
+    async def scenario():
+        scheduler = Scheduler(predict, max_batch_tokens=4, max_wait_ms=0, max_queue=100, concurrency=2)
+        scheduler.start()
+        results = await asyncio.gather(scheduler.submit(["a"], tokens=4), scheduler.submit(["b"], tokens=4))
+        await scheduler.close()
+        return results
+
+    results = asyncio.run(scenario())
+    assert [r["stance"].shape for r in results] == [(1, 2), (1, 2)]
