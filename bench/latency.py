@@ -44,13 +44,13 @@ def cold_start(artifact: str, backend: str, article: Path, repeats: int = 3) -> 
     return min(runs, key=lambda r: r["cold_s"])
 
 
-def article_latency(artifact: str, backend: str, n_articles: int) -> dict:
+def article_latency(artifact: str, backend: str, n_articles: int, workers: int = 1) -> dict:
     """p50/p99 seconds of StanceService.profile on 20-sentence articles, one at a time."""
     import numpy as np
 
     from stancekit.serve.service import StanceService
 
-    svc = StanceService.from_artifact(artifact, backend=backend)
+    svc = StanceService.from_artifact(artifact, backend=backend, workers=workers)
     sents = corpus_sentences(20 * n_articles, seed=1)
     articles = [" ".join(sents[i:i + 20]).replace(". ", ".\n") for i in range(0, len(sents), 20)]
     for a in articles[:5]:
@@ -69,15 +69,17 @@ def main() -> None:
     ap.add_argument("--artifact", default="artifacts/default")
     ap.add_argument("--articles", type=int, default=200)
     ap.add_argument("--backends", default="torch,torch-bf16,torch-int8,onnx,onnx-int8")
+    ap.add_argument("--workers", type=int, default=1, help="engine workers for the per-article runs (serve: one per core)")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
-        print(json.dumps(article_latency(args.artifact, args.worker, args.articles)))
+        print(json.dumps(article_latency(args.artifact, args.worker, args.articles, args.workers)))
         return
     article = Path(__file__).resolve().parents[1] / "data" / "samples" / "japan_abe_putin_sochi_2016.txt"
     info = machine()
     print(f"# stancekit latency, {date.today()}, {info['cpu']}, {info['cores']} cores, torch {info['torch']}, "
-          f"onnxruntime {info['onnxruntime']}; cold start = fresh interpreter to first profile of the sample article")
+          f"onnxruntime {info['onnxruntime']}; cold start = fresh interpreter to first profile of the sample article; "
+          f"per-article with --workers {args.workers}")
     print(f"| {'backend':11s} | {'cold start s':>12s} | {'imports torch':>13s} | {'imports transformers':>20s} | "
           f"{'cold RSS MB':>11s} | {'p50 ms/article':>14s} | {'p99 ms/article':>14s} | {'RSS MB':>6s} |")
     print("|" + "|".join("-" * (w + 2) for w in (11, 12, 13, 20, 11, 14, 14, 6)) + "|")
@@ -86,7 +88,7 @@ def main() -> None:
             cold = cold_start(args.artifact, backend, article)
             out = subprocess.run(
                 [sys.executable, __file__, "--artifact", args.artifact, "--articles", str(args.articles),
-                 "--worker", backend], capture_output=True, text=True, check=True,
+                 "--workers", str(args.workers), "--worker", backend], capture_output=True, text=True, check=True,
             )
             lat = json.loads(out.stdout.strip().splitlines()[-1])
         except subprocess.CalledProcessError as err:

@@ -8,7 +8,8 @@ with cross-request batching and one with --no-batching. For each load (closed lo
 with 8 and 64 concurrent clients, each posting one 20-sentence article to /v1/profile
 and waiting for the answer before the next; open loop at a fixed arrival rate,
 default half the engine's offline throughput) it first measures the engine offline in
-this process (Predictor.predict_proba on 1,200 sentences at once), then runs the load
+this process (Predictor.predict_proba on 1,200 sentences at once, warmed by one pass over
+them, with the server's --workers), then runs the load
 against batching on, then off: each pair and its reference stay close in time, which
 matters on a shared machine. Prints throughput, p50/p99 latency, 5xx and 429 counts,
 mean batch size, /healthz latency under load and the server's peak RSS, with ratios
@@ -282,7 +283,7 @@ def run_all(args, artifact: Path, offline: Offline, rate: float, tmp: Path) -> t
     Interleaving keeps each on/off pair and its offline reference close in time, so a
     shared machine's drifting speed biases the ratios as little as possible.
     """
-    options = ["--backend", args.backend, "--max-batch-tokens", str(args.max_batch_tokens),
+    options = ["--backend", args.backend, "--workers", str(args.workers), "--max-batch-tokens", str(args.max_batch_tokens),
                "--max-wait-ms", str(args.max_wait_ms), "--timeout-s", str(args.timeout_s),
                "--max-queue", str(args.max_queue)]
     servers = {"on": Server(artifact, options, tmp / "server-on.log"),
@@ -343,6 +344,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--rate", type=float, help="Open-loop articles/s (default: half the engine's offline rate).")
     p.add_argument("--articles", type=int, default=200, help="Distinct articles cycled through.")
     p.add_argument("--sentences", type=int, default=20, help="Sentences per article.")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                   help="Engine workers, for the server and the offline reference alike (default: one per core).")
     p.add_argument("--max-batch-tokens", type=int, default=8192)
     p.add_argument("--max-wait-ms", type=float, default=5.0)
     p.add_argument("--max-queue", type=int, default=4096)
@@ -354,14 +357,15 @@ def main(argv: list[str] | None = None) -> None:
         artifact = args.artifact or build_untrained_artifact(tmp / "artifact")
         articles = make_articles(args.articles, args.sentences)
         print(f"machine: {json.dumps(machine())}", flush=True)
-        offline = Offline(artifact, args.backend, articles)
+        offline = Offline(artifact, args.backend, articles, args.workers)
         first = offline.engine_sps()
         rate = args.rate or 0.5 * first / offline.sentences_per_article
         summary = {"sentences_per_article": offline.sentences_per_article, "api_sps": offline.api_sps()}
         print(f"offline: engine {first:.1f} sentences/s, {json.dumps(summary)}; open-loop rate {rate:.2f}/s",
               flush=True)
         on, off = run_all(args, artifact, offline, rate, tmp)
-    print(f"\nload: {args.duration:g} s per run, backend {args.backend}, --max-batch-tokens {args.max_batch_tokens}, "
+    print(f"\nload: {args.duration:g} s per run, backend {args.backend}, --workers {args.workers}, "
+          f"--max-batch-tokens {args.max_batch_tokens}, "
           f"--max-wait-ms {args.max_wait_ms:g}\n")
     print(render(summary, on, off))
 

@@ -2,7 +2,10 @@
 
     python bench/throughput.py --artifact artifacts/default --n 2000
 
-Each measurement runs in its own subprocess so peak RSS is per backend. Prints
+Each measurement runs in its own subprocess so peak RSS is per backend. Every system
+scores the whole set once to warm up (oneDNN builds its kernels per batch shape on first
+use, as a long-running service does once), then the timed pass. stancekit backends run
+with one worker on all threads and with one single-threaded worker per core. Prints
 sentences/s, ratio to the best pipeline figure, padding share, peak RSS and the
 fraction of the machine's compute bound (matmul GFLOP/s measured in the same run).
 """
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -48,13 +52,13 @@ def flops_per_sentence(artifact: Path, mean_tokens: float) -> float:
     return 2 * per_token_linear * mean_tokens + attention
 
 
-def worker_stancekit(artifact: str, backend: str, n: int, threads: int | None) -> dict:
-    """Score n sentences with one backend (after a warm-up); report rate, padding, tokens, RSS."""
+def worker_stancekit(artifact: str, backend: str, n: int, threads: int | None, workers: int = 1) -> dict:
+    """Score n sentences with one backend (after a warm-up pass); report rate, padding, tokens, RSS."""
     from stancekit.serve.predictor import Predictor
 
     sents = corpus_sentences(n)
-    pred = Predictor(artifact, backend=backend, threads=threads)
-    pred.predict_proba(sents[:64])
+    pred = Predictor(artifact, backend=backend, threads=threads, workers=workers)
+    pred.predict_proba(sents)
     pred.stats.clear()
     start = time.perf_counter()
     pred.predict_proba(sents)
@@ -82,7 +86,7 @@ def worker_pipeline(artifact: str, batch_size: int, n: int, threads: int | None)
     tok = AutoTokenizer.from_pretrained(str(art / "tokenizer"))
     clf = pipeline("text-classification", model=model.eval(), tokenizer=tok, device=-1)
     sents = corpus_sentences(n)
-    clf(sents[:16], batch_size=batch_size, truncation=True)
+    clf(sents, batch_size=batch_size, truncation=True)
     # Padding share of the pipeline's own batching (input order, pad to longest in batch).
     lengths = [len(x) for x in tok(sents, truncation=True, max_length=512)["input_ids"]]
     slots = sum(max(lengths[i:i + batch_size]) * len(lengths[i:i + batch_size]) for i in range(0, n, batch_size))
@@ -106,15 +110,17 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=2000)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--backends", default=",".join(BACKENDS))
+    ap.add_argument("--workers", default=f"1,{os.cpu_count() or 1}", help="worker counts to run each backend with")
     ap.add_argument("--pipeline-batches", default=",".join(map(str, PIPELINE_BATCHES)))
     ap.add_argument("--json", type=Path, default=None, help="also write the rows as JSON here")
     ap.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
-        kind, value = args.worker
-        fn = worker_pipeline if kind == "pipeline" else worker_stancekit
-        arg = int(value) if kind == "pipeline" else value
-        print(json.dumps(fn(args.artifact, arg, args.n, args.threads)))
+        kind, value, *workers = args.worker
+        if kind == "pipeline":
+            print(json.dumps(worker_pipeline(args.artifact, int(value), args.n, args.threads)))
+        else:
+            print(json.dumps(worker_stancekit(args.artifact, value, args.n, args.threads, int(workers[0]))))
         return
 
     extra = ["--artifact", args.artifact, "--n", str(args.n)] + (["--threads", str(args.threads)] if args.threads else [])
@@ -122,7 +128,9 @@ def main() -> None:
     for b in [int(x) for x in args.pipeline_batches.split(",") if x]:
         rows.append(_run([*extra, "--worker", "pipeline", str(b)]) | {"system": f"pipeline batch={b}"})
     for backend in [x for x in args.backends.split(",") if x]:
-        rows.append(_run([*extra, "--worker", "stancekit", backend]) | {"system": f"stancekit {backend}"})
+        for w in sorted({int(x) for x in args.workers.split(",") if x}):
+            name = f"stancekit {backend}" + (f" {w}x1 thread" if w > 1 else "")
+            rows.append(_run([*extra, "--worker", "stancekit", backend, str(w)]) | {"system": name})
     peak = {"fp32": matmul_gflops("fp32"), "bf16": matmul_gflops("bf16")}
     ok = [r for r in rows if "sps" in r]
     best_pipeline = max((r["sps"] for r in ok if r["system"].startswith("pipeline")), default=float("nan"))
@@ -135,15 +143,15 @@ def main() -> None:
     print(f"# matmul: fp32 {peak['fp32']:.0f} GFLOP/s, bf16 {peak['bf16']:.0f} GFLOP/s; "
           f"{gflop:.3f} GFLOP/sentence -> fp32 bound {peak['fp32'] / gflop:.0f} sent/s, "
           f"bf16 bound {peak['bf16'] / gflop:.0f} sent/s")
-    print(f"| {'system':24s} | {'sent/s':>8s} | {'x best pipeline':>15s} | {'padding':>7s} | {'peak RSS MB':>11s} | {'of fp32 bound':>13s} |")
-    print(f"|{'-' * 26}|{'-' * 10}|{'-' * 17}|{'-' * 9}|{'-' * 13}|{'-' * 15}|")
+    print(f"| {'system':34s} | {'sent/s':>8s} | {'x best pipeline':>15s} | {'padding':>7s} | {'peak RSS MB':>11s} | {'of fp32 bound':>13s} | {'of bf16 bound':>13s} |")
+    print(f"|{'-' * 36}|{'-' * 10}|{'-' * 17}|{'-' * 9}|{'-' * 13}|{'-' * 15}|{'-' * 15}|")
     for r in rows:
         if "sps" not in r:
-            print(f"| {r['system']:24s} | {'error: ' + r['error'][:60]}")
+            print(f"| {r['system']:34s} | {'error: ' + r['error'][:60]}")
             continue
         bound = r["sps"] * gflop / peak["fp32"]
-        print(f"| {r['system']:24s} | {r['sps']:8.1f} | {r['sps'] / best_pipeline:14.2f}x | {r['padding']:7.1%} | "
-              f"{r['rss_mb']:11.0f} | {bound:13.0%} |")
+        print(f"| {r['system']:34s} | {r['sps']:8.1f} | {r['sps'] / best_pipeline:14.2f}x | {r['padding']:7.1%} | "
+              f"{r['rss_mb']:11.0f} | {bound:13.0%} | {bound * peak['fp32'] / peak['bf16']:13.0%} |")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"machine": info, "peak_gflops": peak, "gflop_per_sentence": gflop,

@@ -333,7 +333,7 @@ def compute_metrics(
 
 
 def evaluate(
-    artifact: str | Path, data_path: str | Path, out_dir: str | Path, *, backend: str = "torch",
+    artifact: str | Path, data_path: str | Path, out_dir: str | Path, *, backend: str | None = None,
     samples: int = 1000, seed: int = 0, n_examples: int = 10,
 ) -> dict[str, Any]:
     """Score labelled data with the artifact; write metrics.json, report.html and report.md; return the metrics."""

@@ -147,7 +147,7 @@ def render_explain_html(text: str, profile: ArticleProfile, artifact_name: str, 
 
 def explain_article(
     artifact: str | Path, text: str, out_html: str | Path, *, article_id: str | None = None,
-    backend: str = "torch", service: Any = None,
+    backend: str | None = None, service: Any = None,
 ) -> ArticleProfile:
     """Profile `text` with the artifact and write the highlighted article view to `out_html`; return the profile."""
     from stancekit.serve.service import StanceService

@@ -60,7 +60,9 @@ class ServeSettings(BaseModel):
     artifact: Path = Field(description="Artifact directory written by `stancekit train`.")
     host: str = Field("127.0.0.1", description="Interface to bind; 0.0.0.0 exposes the service beyond this host.")
     port: int = Field(8000, ge=0, le=65535, description="TCP port (0: any free port).")
-    backend: str = Field("torch", description=f"Inference backend: {', '.join(BACKENDS)}.")
+    backend: str | None = Field(
+        None, description=f"Inference backend: {', '.join(BACKENDS)} (default: the artifact's serve.backend)."
+    )
     threads: int | None = Field(None, ge=1, description="Inference threads (default: all cores).")
     workers: int | None = Field(
         None, ge=1, description="Batches scored at once, each on threads/workers threads (default: one "
@@ -94,8 +96,8 @@ class ServeSettings(BaseModel):
 
     @field_validator("backend")
     @classmethod
-    def _known_backend(cls, v: str) -> str:
-        if v not in BACKENDS:
+    def _known_backend(cls, v: str | None) -> str | None:
+        if v is not None and v not in BACKENDS:
             raise ValueError(f"--backend {v!r} is not one of {', '.join(BACKENDS)}")
         return v
 
@@ -338,7 +340,7 @@ def create_app(settings: ServeSettings, service: StanceService | None = None) ->
         )
         runtime.scheduler.start()
         runtime.status = "ready"
-        logger.info("stancekit serving %s (%s) on %s:%d", runtime.model.name, settings.backend, settings.host, settings.port)
+        logger.info("stancekit serving %s (%s) on %s:%d", runtime.model.name, runtime.model.backend, settings.host, settings.port)
         try:
             yield
         finally:
@@ -374,6 +376,10 @@ def run_server(settings: ServeSettings) -> None:
     import uvicorn
 
     from stancekit.model.artifact import read_manifest
+
+    # Requests are tokenized a few sentences at a time on request threads; Rust worker threads
+    # on top would only take cores from the engine workers.
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
     settings.check_artifact(read_manifest(settings.artifact).max_length)  # fail before binding, in one line
     uvicorn.run(

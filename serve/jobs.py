@@ -59,7 +59,7 @@ class JobSpec:
     format: str = "parquet"
     chunk_size: int = 256
     max_chars: int = 100_000
-    backend: str = "torch"
+    backend: str | None = None  # None: the artifact's serve.backend
     threads: int | None = None  # per model; results can differ in the last float bit between thread counts
     engine: str = "local"
 

@@ -84,17 +84,20 @@ class Predictor:
     ----------
     artifact : path
         Artifact directory written by `stancekit train`.
-    backend : str
+    backend : str, optional
         "torch" (fp32), "torch-bf16", "torch-int8", "onnx" or "onnx-int8".
     threads : int, optional
         Inference threads in all (default: all cores).
+
+    backend, threads, max_batch_tokens, long_text and window_stride left as None come
+    from the `serve` section of the config the artifact was trained with.
     workers : int
         Batches run at once, each on threads // workers threads. Several single-threaded
         batches side by side avoid the per-op thread barriers of one multi-threaded batch,
         which stall whenever other work (HTTP, splitting) takes a core: see bench/throughput.py.
-    max_batch_tokens : int
+    max_batch_tokens : int, optional
         Token budget per batch (rows x padded length).
-    long_text : {"truncate", "window"}
+    long_text : {"truncate", "window"}, optional
         Inputs longer than the model's max length are truncated (counted and logged) or
         scored as overlapping windows whose probabilities are averaged.
     """
@@ -102,15 +105,25 @@ class Predictor:
     def __init__(
         self,
         artifact: str | Path,
-        backend: str = "torch",
+        backend: str | None = None,
         threads: int | None = None,
         workers: int = 1,
-        max_batch_tokens: int = 4096,
-        long_text: str = "truncate",
-        window_stride: int = 32,
+        max_batch_tokens: int | None = None,
+        long_text: str | None = None,
+        window_stride: int | None = None,
     ):
         from tokenizers import Tokenizer
 
+        from stancekit.config import ServeConfig
+
+        self.artifact = verify_artifact(artifact)
+        self.manifest: Manifest = self.artifact.manifest
+        trained = ServeConfig(**self.manifest.training_config.get("serve", {}))
+        backend = backend or trained.backend
+        threads = threads or trained.threads
+        max_batch_tokens = trained.max_batch_tokens if max_batch_tokens is None else max_batch_tokens
+        long_text = long_text or trained.long_text
+        window_stride = window_stride or trained.window_stride
         if long_text not in ("truncate", "window"):
             raise ConfigError(f"long_text must be 'truncate' or 'window'; got {long_text!r}")
         if max_batch_tokens < 1:
@@ -118,8 +131,6 @@ class Predictor:
         total_threads = threads or os.cpu_count() or 1
         if not 1 <= workers <= total_threads:
             raise ConfigError(f"workers must be between 1 and the {total_threads} inference threads; got {workers}")
-        self.artifact = verify_artifact(artifact)
-        self.manifest: Manifest = self.artifact.manifest
         self.backend = backend
         self.max_batch_tokens = max_batch_tokens
         self.long_text = long_text

@@ -47,7 +47,7 @@ STAGING_SCHEMA = pa.schema([("record", pa.int64()), ("id", pa.string()), ("text"
 class ChunkScorer:
     """Ray Data actor: loads the artifact once, then scores whole chunks with the local engine's code."""
 
-    def __init__(self, artifact: str, backend: str = "torch", threads: int | None = None):
+    def __init__(self, artifact: str, backend: str | None = None, threads: int | None = None):
         from stancekit.serve.service import StanceService
 
         self.service = StanceService.from_artifact(artifact, backend=backend, threads=threads)

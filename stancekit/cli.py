@@ -18,7 +18,10 @@ data_app = typer.Typer(no_args_is_help=True, help="Corpus tools.")
 app.add_typer(data_app, name="data")
 
 ArtifactOpt = Annotated[Path, typer.Option("--artifact", "-a", help="Artifact directory written by `stancekit train`.")]
-BackendOpt = Annotated[str, typer.Option(help="torch | torch-bf16 | torch-int8 | onnx | onnx-int8")]
+BackendOpt = Annotated[
+    Optional[str],
+    typer.Option(help="torch | torch-bf16 | torch-int8 | onnx | onnx-int8 (default: the artifact's serve.backend)"),
+]
 ThreadsOpt = Annotated[Optional[int], typer.Option(help="Inference threads (default: all cores).")]
 
 
@@ -85,7 +88,7 @@ def train(
 def classify(
     sentences: Annotated[list[str], typer.Argument(help="Sentences to classify.")],
     artifact: ArtifactOpt = Path("artifacts/default"),
-    backend: BackendOpt = "torch",
+    backend: BackendOpt = None,
     threads: ThreadsOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
@@ -108,9 +111,12 @@ def profile(
     articles: Annotated[list[Path], typer.Argument(help="Article .txt files, or directories of them.")],
     artifact: ArtifactOpt = Path("artifacts/default"),
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory for profiles, HTML views and report.md.")] = Path("profiles"),
-    backend: BackendOpt = "torch",
+    backend: BackendOpt = None,
     threads: ThreadsOpt = None,
-    long_text: Annotated[str, typer.Option(help="Over-long sentences: truncate (counted) or window.")] = "truncate",
+    long_text: Annotated[
+        Optional[str],
+        typer.Option(help="Over-long sentences: truncate (counted) or window (default: the artifact's serve.long_text)."),
+    ] = None,
     sentences: Annotated[bool, typer.Option(help="Include per-sentence predictions in the JSON.")] = True,
     html: Annotated[bool, typer.Option(help="Also write <article>.html, the highlighted article view.")] = True,
 ) -> None:
@@ -191,7 +197,7 @@ def score(
     ray_actors: Annotated[Optional[int], typer.Option(help="Ray actors, one model each (default: one per CPU).")] = None,
     max_chars: Annotated[int, typer.Option(help="Longer article texts are rejected.")] = 100_000,
     chunk_size: Annotated[int, typer.Option(help="Articles per committed chunk (the unit lost on a crash).")] = 256,
-    backend: BackendOpt = "torch",
+    backend: BackendOpt = None,
     threads: Annotated[Optional[int], typer.Option(help="Threads per model (ray: CPUs per actor, default 1).")] = None,
 ) -> None:
     """Score an article collection: profiles and sentences out, rejects kept, resumable."""
@@ -217,7 +223,7 @@ def serve(
     artifact: ArtifactOpt = Path("artifacts/default"),
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    backend: BackendOpt = "torch",
+    backend: BackendOpt = None,
     max_batch_tokens: Annotated[int, typer.Option(help="Tokens per merged batch: throughput vs latency.")] = 8192,
     max_wait_ms: Annotated[float, typer.Option(help="How long an idle worker waits to merge requests.")] = 5.0,
     max_queue: Annotated[int, typer.Option(help="Sentences allowed to wait; beyond it 429.")] = 4096,
@@ -247,7 +253,7 @@ def evaluate(
     artifact: ArtifactOpt = Path("artifacts/default"),
     data: Annotated[Path, typer.Option("--data", help="Labelled JSONL, CSV or Parquet.")] = Path("data/corpus/test.jsonl"),
     out: Annotated[Path, typer.Option("--out", "-o", help="Report directory.")] = Path("reports/test"),
-    backend: BackendOpt = "torch",
+    backend: BackendOpt = None,
     bootstrap: Annotated[int, typer.Option(min=0, help="Bootstrap resamples for the 95% intervals (0: none).")] = 1000,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
 ) -> None:
@@ -267,7 +273,7 @@ def explain(
     article: Annotated[Path, typer.Argument(help="Article text file.")],
     artifact: ArtifactOpt = Path("artifacts/default"),
     html: Annotated[Path, typer.Option("--html", help="Output HTML file.")] = Path("reports/article.html"),
-    backend: BackendOpt = "torch",
+    backend: BackendOpt = None,
 ) -> None:
     """Render one article with sentences shaded by stance, as a self-contained HTML file."""
     from stancekit.serve.explain import explain_article, read_article

@@ -110,8 +110,9 @@ class TrainingConfig(_Section):
 
 class ServeConfig(_Section):
     max_batch_tokens: int = Field(
-        4096, ge=64, description="Token budget per inference batch (padded length x rows): larger is faster "
-        "until cache misses, smaller bounds memory and latency.",
+        2048, ge=64, description="Token budget per inference batch (padded length x rows): larger pads less "
+        "but past about 2,048 the activations leave the CPU caches (bench/throughput.py); smaller bounds memory "
+        "and latency. Applies when the artifact is served, unless the caller passes its own.",
     )
     long_text: Literal["truncate", "window"] = Field(
         "truncate", description="Sentences over model.max_length: truncate (counted) or score overlapping windows."

@@ -169,3 +169,19 @@ def test_encoded_rows_regrouped_score_like_the_texts(tiny_artifact):
     got, want = pred.predict_encoded(merged), pred.predict_proba(texts)
     for h in want:
         np.testing.assert_allclose(got[h], want[h], atol=1e-6)
+
+
+def test_serving_defaults_come_from_the_artifacts_serve_config(tmp_path, tiny_encoder_dir, tiny_data):
+    from conftest import tiny_config_dict
+
+    from stancekit.config import config_from_dict
+    from stancekit.training.train import train
+
+    cfg = tiny_config_dict(tiny_encoder_dir, tiny_data, epochs=1)
+    cfg["serve"] = {"backend": "torch-bf16", "max_batch_tokens": 64, "long_text": "window", "window_stride": 4}
+    art = tmp_path / "art"
+    train(config_from_dict(cfg), art)
+    trained = Predictor(art)
+    assert (trained.backend, trained.max_batch_tokens, trained.long_text) == ("torch-bf16", 64, "window")
+    chosen = Predictor(art, backend="torch", max_batch_tokens=512, long_text="truncate")
+    assert (chosen.backend, chosen.max_batch_tokens, chosen.long_text) == ("torch", 512, "truncate")
