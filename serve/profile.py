@@ -54,21 +54,33 @@ def bootstrap_interval(values: np.ndarray, samples: int, seed: int) -> tuple[flo
     return float(low), float(high)
 
 
-def _summaries(preds: list[dict[str, HeadPrediction]], probs: dict[str, np.ndarray], heads: dict[str, list[str]]):
-    n = len(preds)
+def _decisions(probs: dict[str, np.ndarray], thresholds: dict[str, float | None]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per head: (top label index, uncertain flag) for every sentence, as arrays."""
+    out = {}
+    for h, p in probs.items():
+        top = p.argmax(1)
+        threshold = thresholds.get(h)
+        conf = p[np.arange(len(p)), top]
+        out[h] = (top, conf.astype(np.float64) < threshold if threshold is not None else np.zeros(len(p), dtype=bool))
+    return out
+
+
+def _summaries(decisions, probs: dict[str, np.ndarray], heads: dict[str, list[str]]):
     out = {}
     for h, labels in heads.items():
-        decided = [p[h].label for p in preds if not p[h].uncertain]
+        top, uncertain = decisions[h]
+        n = len(top)
+        counts = np.bincount(top[~uncertain], minlength=len(labels))
         out[h] = HeadSummary(
             labels={
                 lab: LabelSummary(
-                    count=decided.count(lab),
-                    share=decided.count(lab) / n if n else 0.0,
+                    count=int(counts[j]),
+                    share=int(counts[j]) / n if n else 0.0,
                     mean_probability=float(probs[h][:, j].mean()) if n else 0.0,
                 )
                 for j, lab in enumerate(labels)
             },
-            n_uncertain=n - len(decided),
+            n_uncertain=int(uncertain.sum()),
         )
     return out
 
@@ -90,7 +102,7 @@ def _evidence(sentences: list[Sentence], p: np.ndarray, labels: list[str], skip:
     return out
 
 
-def _speakers(speakers: list[str | None], preds, lean_values, head: str | None) -> list[SpeakerLean]:
+def _speakers(speakers: list[str | None], decision, labels: list[str] | None, lean_values) -> list[SpeakerLean]:
     groups: dict[str, list[int]] = {}
     for i, s in enumerate(speakers):
         if s:
@@ -98,9 +110,10 @@ def _speakers(speakers: list[str | None], preds, lean_values, head: str | None) 
     out = []
     for name, idx in groups.items():
         counts: dict[str, int] = {}
-        if head:
+        if decision is not None:
+            top, uncertain = decision
             for i in idx:
-                lab = "uncertain" if preds[i][head].uncertain else preds[i][head].label
+                lab = "uncertain" if uncertain[i] else labels[top[i]]
                 counts[lab] = counts.get(lab, 0) + 1
         lean = float(np.mean(lean_values[idx])) if lean_values is not None else None
         out.append(SpeakerLean(speaker=name, n_sentences=len(idx), lean=lean, counts=counts))
@@ -120,7 +133,7 @@ def build_profile(
     include_sentences: bool = False,
 ) -> ArticleProfile:
     """Aggregate calibrated sentence probabilities into an ArticleProfile (deterministic)."""
-    preds = head_predictions(probs, heads, thresholds)
+    decisions = _decisions(probs, thresholds)
     speakers = speakers or [None] * len(sentences)
     lean_head = settings.get("lean_head")
     lean, lean_values, evidence, cross = None, None, {}, None
@@ -138,20 +151,22 @@ def build_profile(
         if others:
             other = others[0]
             cross = {a: {b: 0 for b in heads[other]} for a in heads[lean_head]}
-            for p in preds:
-                cross[p[lean_head].label][p[other].label] += 1
+            for a, b in zip(decisions[lean_head][0], decisions[other][0]):
+                cross[heads[lean_head][a]][heads[other][b]] += 1
     return ArticleProfile(
         article_id=article_id,
         n_sentences=len(sentences),
         n_dropped=n_dropped,
-        heads=_summaries(preds, probs, heads),
+        heads=_summaries(decisions, probs, heads),
         lean=lean,
         evidence=evidence,
         cross_table=cross,
-        speakers=_speakers(speakers, preds, lean_values, lean_head if lean_head in heads else None),
+        speakers=_speakers(
+            speakers, decisions.get(lean_head) if lean_head in heads else None, heads.get(lean_head), lean_values
+        ),
         sentences=[
             SentencePrediction(text=s.text, heads=p, start=s.start, end=s.end, speaker=sp)
-            for s, p, sp in zip(sentences, preds, speakers)
+            for s, p, sp in zip(sentences, head_predictions(probs, heads, thresholds), speakers)
         ]
         if include_sentences
         else None,
