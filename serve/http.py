@@ -337,7 +337,6 @@ def create_app(settings: ServeSettings, service: StanceService | None = None) ->
         runtime.scheduler = Scheduler(
             runtime.predict, settings.max_batch_tokens, settings.max_wait_ms, settings.max_queue,
             batching=settings.batching, observer=runtime.metrics, concurrency=runtime.service.predictor.workers,
-            min_batch_tokens=runtime.service.predictor.max_batch_tokens,
         )
         runtime.scheduler.start()
         runtime.status = "ready"

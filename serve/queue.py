@@ -92,9 +92,6 @@ class Scheduler:
         False runs every entry as its own batch (the no-batching baseline).
     concurrency : int
         Batches in flight at once (match the predictor's workers so none sits idle).
-    min_batch_tokens : int
-        Smallest budget a batch gets when the backlog is shared out over the workers
-        (see `batch_budget`); the predictor's own batch size is a good value.
     """
 
     def __init__(
@@ -106,7 +103,6 @@ class Scheduler:
         batching: bool = True,
         observer: BatchObserver | None = None,
         concurrency: int = 1,
-        min_batch_tokens: int = 0,
     ):
         self.predict = predict
         self.max_batch_tokens = max_batch_tokens
@@ -114,7 +110,6 @@ class Scheduler:
         self.max_queue = max_queue
         self.batching = batching
         self.concurrency = concurrency
-        self.min_batch_tokens = min(min_batch_tokens, max_batch_tokens)
         self.observer = observer or _NullObserver()
         self._pending: deque[Entry] = deque()
         self.queued_sentences = 0
@@ -238,14 +233,14 @@ class Scheduler:
                 return
 
     def batch_budget(self) -> int:
-        """Tokens the next batch may take: its worker's share of the backlog, within the configured bounds.
+        """Tokens the next batch may take: its worker's share of the backlog, at most max_batch_tokens.
 
         A deep backlog (many clients) fills max_batch_tokens, where sorting across requests
         pads least; a short one is shared out over the workers, so no request waits for a
-        batch several times its own size while a worker could have run it.
+        batch several times its own size while a worker could have run it. The oldest
+        entry is always taken, whatever its size.
         """
-        share = math.ceil(self.queued_tokens / self.concurrency)
-        return min(self.max_batch_tokens, max(self.min_batch_tokens, share))
+        return min(self.max_batch_tokens, math.ceil(self.queued_tokens / self.concurrency))
 
     def _take_batch(self) -> list[Entry]:
         batch: list[Entry] = []

@@ -147,13 +147,12 @@ def test_scheduler_runs_concurrency_batches_at_once():
 
 def test_batch_budget_shares_a_short_backlog_and_caps_a_deep_one():
     async def scenario():
-        scheduler = Scheduler(_fake_predict([]), max_batch_tokens=100, max_wait_ms=0, max_queue=1000,
-                              concurrency=2, min_batch_tokens=20)
+        scheduler = Scheduler(_fake_predict([]), max_batch_tokens=100, max_wait_ms=0, max_queue=1000, concurrency=2)
         budgets = []
         for queued in (10, 60, 1000):
             scheduler.queued_tokens = queued
             budgets.append(scheduler.batch_budget())
         return budgets
 
-    # 10 queued: the floor; 60: half each for two workers; 1000: capped at max_batch_tokens.
-    assert asyncio.run(scenario()) == [20, 30, 100]
+    # 10 and 60 queued: half each for two workers; 1000: capped at max_batch_tokens.
+    assert asyncio.run(scenario()) == [5, 30, 100]
