@@ -15,9 +15,10 @@ from stancekit.model.artifact import VerifiedArtifact
 logger = logging.getLogger(__name__)
 
 BACKENDS = ("torch", "torch-bf16", "torch-int8", "onnx", "onnx-int8")
-# Two padded rows of different lengths: the traced graph keeps the attention mask for every input.
-_TRACE_IDS = [[101, 7592, 2088, 102, 0, 0], [101, 2023, 2003, 1037, 2936, 102]]
-_CHECK_IDS = [[101, 102, 0], [101, 7592, 102]]
+# Two padded rows of different lengths, so the traced graph keeps the attention mask for every
+# input; small ids exist in any vocabulary (0 is padding here, the mask says so explicitly).
+_TRACE_IDS = [[2, 5, 6, 3, 0, 0], [2, 7, 8, 9, 10, 3]]
+_CHECK_IDS = [[2, 3, 0], [2, 5, 3]]
 
 
 def _trace(model, torch):

@@ -166,10 +166,6 @@ class Runtime:
         p = self.service.predictor
         return ModelInfo(name=p.manifest.name, backend=p.backend)
 
-    def encode(self, texts: list[str]) -> Encoded:
-        """Tokenize once, here in the request's thread; the scheduler counts and batches the token ids."""
-        return self.service.predictor.encode(texts)
-
     def predict(self, rows: list[Encoded]) -> dict[str, np.ndarray]:
         """The scheduler's model call: tokenized sentences of several requests, scored together."""
         return self.service.predictor.predict_encoded(Encoded.concat(rows))
@@ -268,7 +264,8 @@ async def _handle_error(request: Request, exc: Exception) -> Response:
 # -- request path ------------------------------------------------------------------------------------
 def _prepare_articles(runtime: Runtime, texts: list[str]) -> tuple[list[SplitResult], Encoded]:
     splits = runtime.service.split(texts, [None] * len(texts))
-    return splits, runtime.encode([s.text for sp in splits for s in sp.sentences])
+    # Tokenized once, here in the request's thread: the scheduler counts and batches the token ids.
+    return splits, runtime.service.predictor.encode([s.text for sp in splits for s in sp.sentences])
 
 
 def _build_profiles(
@@ -285,7 +282,7 @@ def _predictions(runtime: Runtime, texts: list[str], probs: dict[str, np.ndarray
 
 async def classify(body: ClassifyRequest, request: Request, runtime: RuntimeDep) -> ClassifyResponse:
     """Labels and calibrated probabilities of every head for each sentence, in request order."""
-    encoded = await run_in_threadpool(runtime.encode, body.sentences)
+    encoded = await run_in_threadpool(runtime.service.predictor.encode, body.sentences)
     probs = await runtime.score(request, encoded)
     predictions = await run_in_threadpool(_predictions, runtime, body.sentences, probs)
     return ClassifyResponse(model=runtime.model, predictions=predictions)

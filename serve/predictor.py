@@ -88,9 +88,6 @@ class Predictor:
         "torch" (fp32), "torch-bf16", "torch-int8", "onnx" or "onnx-int8".
     threads : int, optional
         Inference threads in all (default: all cores).
-
-    backend, threads, max_batch_tokens, long_text and window_stride left as None come
-    from the `serve` section of the config the artifact was trained with.
     workers : int
         Batches run at once, each on threads // workers threads. Several single-threaded
         batches side by side avoid the per-op thread barriers of one multi-threaded batch,
@@ -100,6 +97,9 @@ class Predictor:
     long_text : {"truncate", "window"}, optional
         Inputs longer than the model's max length are truncated (counted and logged) or
         scored as overlapping windows whose probabilities are averaged.
+
+    backend, threads, max_batch_tokens, long_text and window_stride left as None come
+    from the `serve` section of the config the artifact was trained with.
     """
 
     def __init__(

@@ -19,21 +19,30 @@ from stancekit.serve.schemas import (
 from stancekit.serve.sentences import Sentence
 
 
+def _decisions(probs: dict[str, np.ndarray], thresholds: dict[str, float | None]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per head: (top label index, uncertain flag) for every sentence, as arrays."""
+    out = {}
+    for h, p in probs.items():
+        top = p.argmax(1)
+        threshold = thresholds.get(h)
+        conf = p[np.arange(len(p)), top]
+        out[h] = (top, conf.astype(np.float64) < threshold if threshold is not None else np.zeros(len(p), dtype=bool))
+    return out
+
+
 def head_predictions(
     probs: dict[str, np.ndarray], heads: dict[str, list[str]], thresholds: dict[str, float | None]
 ) -> list[dict[str, HeadPrediction]]:
     """Per-row HeadPrediction for every head (uncertain when below the head's abstain threshold)."""
     n = len(next(iter(probs.values()))) if probs else 0
     rows: list[dict[str, HeadPrediction]] = [{} for _ in range(n)]
-    for h, p in probs.items():
-        labels, threshold = heads[h], thresholds.get(h)
-        top = p.argmax(1)
+    for h, (top, uncertain) in _decisions(probs, thresholds).items():
+        p, labels = probs[h], heads[h]
         for i in range(n):
-            conf = float(p[i, top[i]])
             rows[i][h] = HeadPrediction(
                 label=labels[top[i]],
-                confidence=conf,
-                uncertain=threshold is not None and conf < threshold,
+                confidence=float(p[i, top[i]]),
+                uncertain=bool(uncertain[i]),
                 probabilities={lab: float(p[i, j]) for j, lab in enumerate(labels)},
             )
     return rows
@@ -52,17 +61,6 @@ def bootstrap_interval(values: np.ndarray, samples: int, seed: int) -> tuple[flo
     means = values[rng.integers(0, len(values), size=(samples, len(values)))].mean(1)
     low, high = np.percentile(means, [2.5, 97.5])
     return float(low), float(high)
-
-
-def _decisions(probs: dict[str, np.ndarray], thresholds: dict[str, float | None]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Per head: (top label index, uncertain flag) for every sentence, as arrays."""
-    out = {}
-    for h, p in probs.items():
-        top = p.argmax(1)
-        threshold = thresholds.get(h)
-        conf = p[np.arange(len(p)), top]
-        out[h] = (top, conf.astype(np.float64) < threshold if threshold is not None else np.zeros(len(p), dtype=bool))
-    return out
 
 
 def _summaries(decisions, probs: dict[str, np.ndarray], heads: dict[str, list[str]]):
