@@ -37,31 +37,3 @@ def test_pad_batch_masks_padding():
     assert out["input_ids"].tolist() == [[1, 2, 3], [4, 0, 0]]
     assert out["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
     assert out["token_type_ids"].shape == (2, 3)
-
-
-def _total_cost(lengths, batches):
-    from stancekit.serve.batching import batch_cost
-
-    return sum(batch_cost(len(b), int(np.asarray(lengths)[b].max())) for b in batches)
-
-
-@pytest.mark.parametrize("n", [20, 200])
-def test_small_inputs_get_cuts_no_costlier_than_filling_the_budget(n, global_random_seed):
-    from stancekit.serve.batching import _filled_cuts
-
-    rng = np.random.default_rng(global_random_seed)
-    lengths = rng.integers(8, 128, size=n)
-    planned = plan_batches(lengths, 2048)
-    order = np.argsort(-lengths, kind="stable")
-    cuts = _filled_cuts(lengths[order], 2048, n)
-    filled = [order[a:b] for a, b in zip(cuts[:-1], cuts[1:])]
-    assert sorted(np.concatenate(planned).tolist()) == list(range(n))
-    assert all(len(b) * lengths[b].max() <= 2048 for b in planned)
-    assert _total_cost(lengths, planned) <= _total_cost(lengths, filled)
-
-
-def test_one_long_sentence_does_not_pad_the_whole_article():
-    lengths = [120] + [20] * 19
-    batches = plan_batches(lengths, 4096)
-    assert [b.tolist() for b in batches] == [[0], list(range(1, 20))]
-    assert padding_share(lengths, batches) == 0.0
