@@ -66,15 +66,11 @@ class TorchEngine:
         import torch
 
         from stancekit.model.artifact import load_torch_model
-        from stancekit.model.attention import use_short_attention
 
         if threads:
             torch.set_num_threads(threads)
         self.torch = torch
         model = load_torch_model(artifact)
-        if mode != "fp32":
-            # fp32 stays on the encoder's own attention: it is the reference every backend is checked against.
-            use_short_attention(model.encoder)
         if mode == "int8":
             # Dynamic int8 for every linear layer except the FFN output projections (`layer.N.output.dense`),
             # whose activation outliers make int8 distort the encoder; the rest keeps most of the speed-up.
