@@ -6,9 +6,10 @@ loop packs entries from concurrent requests into batches of at most
 worker is idle, skips entries whose caller gave up, and hands each batch to one
 of `concurrency` worker threads that run the predictor, so inference never blocks
 the event loop and a new batch starts as soon as a worker is free. Past `max_queue`
-waiting sentences `submit` raises instead of growing memory. The scheduler knows nothing of HTTP or of the model: it calls
-`predict(rows) -> {head: probabilities}` (one row per sentence: its text, or its token
-ids as the HTTP layer sends) and slices the rows back per entry.
+waiting sentences `submit` raises instead of growing memory. The scheduler knows
+nothing of HTTP or of the model: it calls `predict(rows) -> {head: probabilities}`
+(one row per sentence: its text, or its token ids as the HTTP layer sends) and
+slices the rows back per entry.
 """
 
 from __future__ import annotations
