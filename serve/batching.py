@@ -7,10 +7,19 @@ from collections.abc import Sequence
 import numpy as np
 
 
-def plan_batches(lengths: Sequence[int], max_batch_tokens: int, max_batch_size: int | None = None) -> list[np.ndarray]:
+def round_up(n: int, multiple: int) -> int:
+    """`n` rounded up to a multiple of `multiple`."""
+    return -(-n // multiple) * multiple
+
+
+def plan_batches(
+    lengths: Sequence[int], max_batch_tokens: int, max_batch_size: int | None = None, multiple: int = 1
+) -> list[np.ndarray]:
     """Group row indices into batches, longest first, so rows x longest length stays within the budget.
 
-    A single row longer than the budget still gets a batch of its own.
+    A single row longer than the budget still gets a batch of its own. With `multiple` > 1
+    the budget is counted on the padded shape `pad_batch` will build (length rounded up),
+    and full batches hold a multiple of `multiple` rows, so only a tail batch gets pad rows.
 
     >>> [b.tolist() for b in plan_batches([3, 10, 4, 9], max_batch_tokens=20)]
     [[1, 3], [2, 0]]
@@ -19,23 +28,33 @@ def plan_batches(lengths: Sequence[int], max_batch_tokens: int, max_batch_size: 
     batches: list[np.ndarray] = []
     start = 0
     while start < len(order):
-        width = int(lengths[order[start]])  # longest row of this batch: the sort puts it first
+        width = round_up(int(lengths[order[start]]), multiple)  # longest row of this batch: the sort puts it first
         rows = max(1, max_batch_tokens // max(width, 1))
         if max_batch_size:
             rows = min(rows, max_batch_size)
+        if rows > multiple:
+            rows -= rows % multiple
         batches.append(order[start:start + rows])
         start += rows
     return batches
 
 
 def pad_batch(
-    ids: Sequence[Sequence[int]], type_ids: Sequence[Sequence[int]] | None, pad_id: int
+    ids: Sequence[Sequence[int]], type_ids: Sequence[Sequence[int]] | None, pad_id: int, multiple: int = 1
 ) -> dict[str, np.ndarray]:
-    """input_ids / attention_mask (/ token_type_ids) padded to the longest row, int64."""
-    width = max(len(x) for x in ids)
-    input_ids = np.full((len(ids), width), pad_id, dtype=np.int64)
-    mask = np.zeros((len(ids), width), dtype=np.int64)
-    types = np.zeros((len(ids), width), dtype=np.int64) if type_ids is not None else None
+    """input_ids / attention_mask (/ token_type_ids) padded to the longest row, int64.
+
+    With `multiple` > 1, rows and length are both rounded up to a multiple of it, so the
+    engine sees few distinct shapes: oneDNN builds (and caches) kernels per matrix shape,
+    which costs more than the padding on a new shape (bench/shapes.py). Pad rows attend
+    to their first position only; callers keep the first len(ids) rows of the output.
+    """
+    width = round_up(max(len(x) for x in ids), multiple)
+    n_rows = round_up(len(ids), multiple)
+    input_ids = np.full((n_rows, width), pad_id, dtype=np.int64)
+    mask = np.zeros((n_rows, width), dtype=np.int64)
+    mask[len(ids):, 0] = 1
+    types = np.zeros((n_rows, width), dtype=np.int64) if type_ids is not None else None
     for r, row in enumerate(ids):
         input_ids[r, :len(row)] = row
         mask[r, :len(row)] = 1

@@ -21,7 +21,7 @@ import numpy as np
 from stancekit.errors import ConfigError, RequestError
 from stancekit.model.artifact import TOKENIZER_DIR, Manifest, verify_artifact
 from stancekit.model.probs import softmax
-from stancekit.serve.batching import pad_batch, plan_batches
+from stancekit.serve.batching import pad_batch, plan_batches, round_up
 from stancekit.serve.engines import make_engine
 
 logger = logging.getLogger(__name__)
@@ -111,6 +111,7 @@ class Predictor:
         max_batch_tokens: int | None = None,
         long_text: str | None = None,
         window_stride: int | None = None,
+        pad_multiple: int | None = None,
     ):
         from tokenizers import Tokenizer
 
@@ -124,6 +125,7 @@ class Predictor:
         max_batch_tokens = trained.max_batch_tokens if max_batch_tokens is None else max_batch_tokens
         long_text = long_text or trained.long_text
         window_stride = window_stride or trained.window_stride
+        pad_multiple = pad_multiple or trained.pad_multiple
         if long_text not in ("truncate", "window"):
             raise ConfigError(f"long_text must be 'truncate' or 'window'; got {long_text!r}")
         if max_batch_tokens < 1:
@@ -133,6 +135,7 @@ class Predictor:
             raise ConfigError(f"workers must be between 1 and the {total_threads} inference threads; got {workers}")
         self.backend = backend
         self.max_batch_tokens = max_batch_tokens
+        self.pad_multiple = pad_multiple
         self.long_text = long_text
         self.tokenizer = Tokenizer.from_file(str(self.artifact.path / TOKENIZER_DIR / "tokenizer.json"))
         self.tokenizer.no_padding()
@@ -173,10 +176,13 @@ class Predictor:
         budget = self.max_batch_tokens
         if self.workers > 1:
             budget = min(budget, max(1, math.ceil(sum(lengths) / self.workers)))
-        return plan_batches(lengths, budget)
+        return plan_batches(lengths, budget, multiple=self.pad_multiple)
 
     def _run(self, encoded: Encoded, idx: np.ndarray) -> dict[str, np.ndarray]:
-        return self.engine(pad_batch([encoded.ids[i] for i in idx], [encoded.type_ids[i] for i in idx], self.pad_id))
+        batch = pad_batch(
+            [encoded.ids[i] for i in idx], [encoded.type_ids[i] for i in idx], self.pad_id, self.pad_multiple
+        )
+        return {h: v[:len(idx)] for h, v in self.engine(batch).items()}
 
     def logits(self, encoded: Encoded) -> dict[str, np.ndarray]:
         """Raw logits per head for every window, in window order."""
@@ -192,7 +198,8 @@ class Predictor:
                 out.setdefault(h, np.zeros((len(lengths), v.shape[1]), dtype=np.float32))[idx] = v
             self.stats["batches"] += 1
             self.stats["tokens"] += int(sum(lengths[i] for i in idx))
-            self.stats["padded_tokens"] += len(idx) * max(lengths[i] for i in idx)
+            m = self.pad_multiple
+            self.stats["padded_tokens"] += round_up(len(idx), m) * round_up(max(lengths[i] for i in idx), m)
         return out
 
     def predict_proba(self, texts: Sequence[str], pairs: Sequence[str] | None = None) -> dict[str, np.ndarray]:

@@ -224,11 +224,14 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     backend: BackendOpt = None,
-    max_batch_tokens: Annotated[int, typer.Option(help="Tokens per merged batch: throughput vs latency.")] = 8192,
+    max_batch_tokens: Annotated[int, typer.Option(help="Tokens per merged batch: throughput vs latency.")] = 16384,
     max_wait_ms: Annotated[float, typer.Option(help="How long an idle worker waits to merge requests.")] = 5.0,
     max_queue: Annotated[int, typer.Option(help="Sentences allowed to wait; beyond it 429.")] = 4096,
     timeout_s: Annotated[float, typer.Option(help="Per-request deadline; beyond it 503.")] = 30.0,
     no_batching: Annotated[bool, typer.Option("--no-batching", help="One batch per request (baseline).")] = False,
+    pad_multiple: Annotated[
+        int, typer.Option(help="Round batch rows and length up to a multiple of this: few shapes to compile.")
+    ] = 4,
     threads: ThreadsOpt = None,
     workers: Annotated[
         Optional[int], typer.Option(help="Batches scored at once (default: one single-threaded worker per thread).")
@@ -241,7 +244,7 @@ def serve(
     settings = ServeSettings.from_options(
         artifact=artifact, host=host, port=port, backend=backend, max_batch_tokens=max_batch_tokens,
         max_wait_ms=max_wait_ms, max_queue=max_queue, timeout_s=timeout_s, batching=not no_batching,
-        threads=threads, workers=workers,
+        threads=threads, workers=workers, pad_multiple=pad_multiple,
     )
     run_server(settings)
 

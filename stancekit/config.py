@@ -114,6 +114,10 @@ class ServeConfig(_Section):
         "but past about 2,048 the activations leave the CPU caches (bench/throughput.py); smaller bounds memory "
         "and latency. Applies when the artifact is served, unless the caller passes its own.",
     )
+    pad_multiple: int = Field(
+        1, ge=1, le=64, description="Round every batch's rows and padded length up to a multiple of this, so the "
+        "engine sees few distinct shapes (oneDNN compiles and caches kernels per shape; bench/shapes.py).",
+    )
     long_text: Literal["truncate", "window"] = Field(
         "truncate", description="Sentences over model.max_length: truncate (counted) or score overlapping windows."
     )

@@ -37,3 +37,23 @@ def test_pad_batch_masks_padding():
     assert out["input_ids"].tolist() == [[1, 2, 3], [4, 0, 0]]
     assert out["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
     assert out["token_type_ids"].shape == (2, 3)
+
+
+@pytest.mark.parametrize("multiple", [4, 8])
+def test_plan_batches_with_multiple_counts_padded_shapes(multiple, global_random_seed):
+    rng = np.random.default_rng(global_random_seed)
+    lengths = rng.integers(3, 60, size=300)
+    batches = plan_batches(lengths, 512, multiple=multiple)
+    assert sorted(np.concatenate(batches).tolist()) == list(range(300))
+    for b in batches[:-1]:  # full batches: a multiple of rows, and their padded shape fits the budget
+        width = -(-int(lengths[b].max()) // multiple) * multiple
+        assert len(b) % multiple == 0 or len(b) < multiple
+        assert len(b) == 1 or len(b) * width <= 512
+
+
+def test_pad_batch_rounds_shape_and_pad_rows_attend_to_one_position():
+    out = pad_batch([[1, 2, 3], [4, 5], [6, 7, 8, 9, 10]], [[0] * 3, [0] * 2, [0] * 5], pad_id=0, multiple=4)
+    assert out["input_ids"].shape == (4, 8) and out["token_type_ids"].shape == (4, 8)
+    assert out["input_ids"][2, :5].tolist() == [6, 7, 8, 9, 10] and out["input_ids"][2, 5:].sum() == 0
+    assert out["attention_mask"].sum(1).tolist() == [3, 2, 5, 1]
+    assert out["attention_mask"][3].tolist() == [1, 0, 0, 0, 0, 0, 0, 0]

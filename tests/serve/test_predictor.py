@@ -131,6 +131,18 @@ def test_workers_score_like_one_worker_and_share_small_inputs(tiny_artifact):
     assert two.stats["batches"] >= 2
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_padded_shapes_score_like_exact_shapes(tiny_artifact, workers):
+    exact = Predictor(tiny_artifact, workers=workers, max_batch_tokens=64)
+    rounded = Predictor(tiny_artifact, workers=workers, max_batch_tokens=64, pad_multiple=8)
+    texts = SENTENCES * 3
+    a, b = exact.predict_proba(texts), rounded.predict_proba(texts)
+    for h in a:
+        assert b[h].shape == a[h].shape
+        np.testing.assert_allclose(b[h], a[h], atol=1e-5)
+    assert rounded.stats["padded_tokens"] > exact.stats["padded_tokens"]
+
+
 def test_workers_beyond_the_threads_are_refused(tiny_artifact):
     from stancekit.errors import ConfigError
 
