@@ -57,7 +57,13 @@ def _clean(name: str) -> str | None:
 
 def named_speaker(sentence: str) -> str | None:
     """Speaker named with a reporting verb in this sentence, if any."""
-    sentence = _outside_quotes(sentence)
+    return _named(_outside_quotes(sentence))
+
+
+def _named(sentence: str) -> str | None:
+    # Every pattern needs a reporting verb or "according to": most sentences end at this cheap test.
+    if not _ANY_REPORT.search(sentence):
+        return None
     for pattern in _PATTERNS:
         for m in pattern.finditer(sentence):
             name = _clean(m.group(1))
@@ -72,7 +78,8 @@ def attribute_speakers(sentences: list[str]) -> list[str | None]:
     last: str | None = None
     full_by_surname: dict[str, str] = {}
     for s in sentences:
-        name = named_speaker(s)
+        outside = _outside_quotes(s)
+        name = _named(outside)
         if name:
             surname = name.split()[-1]
             if len(name.split()) > 1:
@@ -81,7 +88,6 @@ def attribute_speakers(sentences: list[str]) -> list[str | None]:
             last = name
             out.append(name)
             continue
-        outside = _outside_quotes(s)
         pronoun = _PRONOUN_REPORT.search(outside)
         if _ANY_REPORT.search(outside) and not pronoun:
             last = None  # someone unnamed is speaking now
