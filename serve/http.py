@@ -88,7 +88,8 @@ class ServeSettings(BaseModel):
     pad_multiple: int = Field(
         4, ge=1, le=64, description="Round engine batch rows and padded length up to a multiple of this. Merged "
         "batches come in ever new shapes, and on each new shape the bf16 engine builds kernels (10-25 ms) and keeps "
-        "them (memory): 4 bounds both for a few percent of padding, 1 pads least (bench/shapes.py).",
+        "them (memory): 4 bounds both for a few percent of padding, 1 pads least (bench/shapes.py). Applies "
+        "when the service loads the artifact itself; a StanceService passed to create_app keeps its own.",
     )
     max_body_bytes: int = Field(
         4 * 1024 * 1024, ge=1024, description="Largest request body (413 beyond it); bounds parsing memory per request.",

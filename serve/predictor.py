@@ -94,11 +94,15 @@ class Predictor:
         which stall whenever other work (HTTP, splitting) takes a core: see bench/throughput.py.
     max_batch_tokens : int, optional
         Token budget per batch (rows x padded length).
+    pad_multiple : int, optional
+        Round every batch's rows and padded length up to a multiple of this: fewer distinct
+        shapes for the engine to compile kernels for (the HTTP service uses 4), a little
+        more padding (bulk scoring keeps 1).
     long_text : {"truncate", "window"}, optional
         Inputs longer than the model's max length are truncated (counted and logged) or
         scored as overlapping windows whose probabilities are averaged.
 
-    backend, threads, max_batch_tokens, long_text and window_stride left as None come
+    backend, threads, max_batch_tokens, pad_multiple, long_text and window_stride left as None come
     from the `serve` section of the config the artifact was trained with.
     """
 
@@ -125,9 +129,11 @@ class Predictor:
         max_batch_tokens = trained.max_batch_tokens if max_batch_tokens is None else max_batch_tokens
         long_text = long_text or trained.long_text
         window_stride = window_stride or trained.window_stride
-        pad_multiple = pad_multiple or trained.pad_multiple
+        pad_multiple = trained.pad_multiple if pad_multiple is None else pad_multiple
         if long_text not in ("truncate", "window"):
             raise ConfigError(f"long_text must be 'truncate' or 'window'; got {long_text!r}")
+        if pad_multiple < 1:
+            raise ConfigError(f"pad_multiple must be >= 1; got {pad_multiple}")
         if max_batch_tokens < 1:
             raise ConfigError(f"max_batch_tokens must be >= 1; got {max_batch_tokens}")
         total_threads = threads or os.cpu_count() or 1

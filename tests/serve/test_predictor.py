@@ -143,6 +143,13 @@ def test_padded_shapes_score_like_exact_shapes(tiny_artifact, workers):
     assert rounded.stats["padded_tokens"] > exact.stats["padded_tokens"]
 
 
+def test_pad_multiple_below_one_is_refused(tiny_artifact):
+    from stancekit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="pad_multiple must be >= 1; got 0"):
+        Predictor(tiny_artifact, pad_multiple=0)
+
+
 def test_workers_beyond_the_threads_are_refused(tiny_artifact):
     from stancekit.errors import ConfigError
 
