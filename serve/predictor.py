@@ -21,7 +21,7 @@ import numpy as np
 from stancekit.errors import ConfigError, RequestError
 from stancekit.model.artifact import TOKENIZER_DIR, Manifest, verify_artifact
 from stancekit.model.probs import softmax
-from stancekit.serve.batching import pad_batch, plan_batches, round_up
+from stancekit.serve.batching import pad_batch, plan_batches
 from stancekit.serve.engines import make_engine
 
 logger = logging.getLogger(__name__)
@@ -184,11 +184,12 @@ class Predictor:
             budget = min(budget, max(1, math.ceil(sum(lengths) / self.workers)))
         return plan_batches(lengths, budget, multiple=self.pad_multiple)
 
-    def _run(self, encoded: Encoded, idx: np.ndarray) -> dict[str, np.ndarray]:
+    def _run(self, encoded: Encoded, idx: np.ndarray) -> tuple[dict[str, np.ndarray], int]:
+        """Logits of the rows `idx`, and the token slots their padded batch took."""
         batch = pad_batch(
             [encoded.ids[i] for i in idx], [encoded.type_ids[i] for i in idx], self.pad_id, self.pad_multiple
         )
-        return {h: v[:len(idx)] for h, v in self.engine(batch).items()}
+        return {h: v[:len(idx)] for h, v in self.engine(batch).items()}, batch["input_ids"].size
 
     def logits(self, encoded: Encoded) -> dict[str, np.ndarray]:
         """Raw logits per head for every window, in window order."""
@@ -199,13 +200,12 @@ class Predictor:
         else:
             results = (self._run(encoded, idx) for idx in batches)
         out: dict[str, np.ndarray] = {}
-        for idx, logits in zip(batches, results):
+        for idx, (logits, slots) in zip(batches, results):
             for h, v in logits.items():
                 out.setdefault(h, np.zeros((len(lengths), v.shape[1]), dtype=np.float32))[idx] = v
             self.stats["batches"] += 1
             self.stats["tokens"] += int(sum(lengths[i] for i in idx))
-            m = self.pad_multiple
-            self.stats["padded_tokens"] += round_up(len(idx), m) * round_up(max(lengths[i] for i in idx), m)
+            self.stats["padded_tokens"] += slots
         return out
 
     def predict_proba(self, texts: Sequence[str], pairs: Sequence[str] | None = None) -> dict[str, np.ndarray]:

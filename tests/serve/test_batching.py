@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stancekit.serve.batching import pad_batch, padding_share, plan_batches
+from stancekit.serve.batching import pad_batch, padding_share, plan_batches, round_up
 
 
 @pytest.mark.parametrize("budget", [16, 64, 500])
@@ -46,7 +46,7 @@ def test_plan_batches_with_multiple_counts_padded_shapes(multiple, global_random
     batches = plan_batches(lengths, 512, multiple=multiple)
     assert sorted(np.concatenate(batches).tolist()) == list(range(300))
     for b in batches[:-1]:  # full batches: a multiple of rows, and their padded shape fits the budget
-        width = -(-int(lengths[b].max()) // multiple) * multiple
+        width = round_up(int(lengths[b].max()), multiple)
         assert len(b) % multiple == 0 or len(b) < multiple
         assert len(b) == 1 or len(b) * width <= 512
 
