@@ -8,10 +8,10 @@ with cross-request batching and one with --no-batching. For each load (closed lo
 with 8 and 64 concurrent clients, each posting one 20-sentence article to /v1/profile
 and waiting for the answer before the next; open loop at a fixed arrival rate,
 default half the engine's offline throughput) it first measures the engine offline in
-this process (Predictor.predict_proba on 1,200 sentences at once, warmed by one pass over
-them, with the server's --workers), then runs the load
-against batching on, then off: each pair and its reference stay close in time, which
-matters on a shared machine. Prints throughput, p50/p99 latency, 5xx and 429 counts,
+this process (median of five Predictor.predict_proba passes over 1,200 sentences, warmed
+by one pass, with the server's --workers), runs the load against batching on, then off,
+and measures the engine again: each pair's reference is the mean of the two measures,
+which matters on a shared machine whose speed drifts. Prints throughput, p50/p99 latency, 5xx and 429 counts,
 mean batch size, /healthz latency under load and the server's peak RSS, with ratios
 to the offline engine and to batching off.
 """
@@ -86,12 +86,18 @@ class Offline:
         self.sentences_per_article = len(self.sentences) / len(articles)
         self.svc.predictor.predict_proba(self.sentences[:1200])  # warm: every batch shape seen once, like a running server
 
-    def engine_sps(self, n: int = 1200) -> float:
-        """Sentences/s of predict_proba on `n` sentences at once (length-sorted batches, no HTTP)."""
-        batch = self.sentences[:n]
-        start = time.perf_counter()
-        self.svc.predictor.predict_proba(batch)
-        return len(batch) / (time.perf_counter() - start)
+    def engine_sps(self, n: int = 1200, passes: int = 5) -> float:
+        """Median sentences/s of `passes` predict_proba calls on `n` sentences (length-sorted batches, no HTTP).
+
+        One pass takes about a second; on a shared VM whose speed drifts by 5-10 % within
+        minutes, a single pass made the reference, and so every ratio, swing by as much.
+        """
+        batch, rates = self.sentences[:n], []
+        for _ in range(passes):
+            start = time.perf_counter()
+            self.svc.predictor.predict_proba(batch)
+            rates.append(len(batch) / (time.perf_counter() - start))
+        return float(np.median(rates))
 
     def api_sps(self) -> float:
         """Sentences/s of StanceService.profile_many on every article (splitting included)."""
@@ -112,7 +118,8 @@ class RunStats:
     peak_rss_mb: float = 0.0
     mean_batch: float = 0.0
     health: list[float] = field(default_factory=list)
-    engine_sps: float = float("nan")  # offline engine rate measured just before this run
+    engine_sps: float = float("nan")  # offline engine rate: mean of the measures just before and after this load
+    engine_range: tuple[float, float] = (float("nan"), float("nan"))  # (before, after)
 
     @property
     def ok(self) -> int:
@@ -286,10 +293,10 @@ def _measure(server: Server, run) -> RunStats:
 
 
 def run_all(args, artifact: Path, offline: Offline, rate: float, tmp: Path) -> tuple[list[RunStats], list[RunStats]]:
-    """Both servers up at once; each load runs against batching on, then off, right after an offline measure.
+    """Both servers up at once; each load runs against batching on, then off, between two offline measures.
 
-    Interleaving keeps each on/off pair and its offline reference close in time, so a
-    shared machine's drifting speed biases the ratios as little as possible.
+    The reference for a pair is the mean of the engine measured right before and right
+    after it, so a shared machine's drifting speed biases the ratios as little as possible.
     """
     options = ["--backend", args.backend, "--workers", str(args.workers), "--max-batch-tokens", str(args.max_batch_tokens),
                "--max-wait-ms", str(args.max_wait_ms), "--pad-multiple", str(args.pad_multiple),
@@ -302,15 +309,19 @@ def run_all(args, artifact: Path, offline: Offline, rate: float, tmp: Path) -> t
         for server in servers.values():
             server.wait_ready()
         for kind, value in [("closed", c) for c in args.clients] + [("open", rate)]:
-            engine = offline.engine_sps()
+            before = offline.engine_sps()
+            pair = []
             for mode, server in servers.items():
                 run = (closed_loop(server.url, offline.articles, int(value), args.duration) if kind == "closed"
                        else open_loop(server.url, offline.articles, value, args.duration))
                 stats = _measure(server, run)
-                stats.engine_sps = engine
                 results[mode].append(stats)
-                print(f"  batching {mode}, {stats.name}: {stats.ok} ok, statuses {dict(stats.statuses)}; "
-                      f"engine offline {engine:.1f} sentences/s", flush=True)
+                pair.append(stats)
+                print(f"  batching {mode}, {stats.name}: {stats.ok} ok, statuses {dict(stats.statuses)}", flush=True)
+            after = offline.engine_sps()
+            for stats in pair:
+                stats.engine_sps, stats.engine_range = (before + after) / 2, (before, after)
+            print(f"  engine offline {before:.1f} sentences/s before, {after:.1f} after", flush=True)
     finally:
         for mode, server in servers.items():
             print(f"  server (batching {mode}) after SIGTERM: {server.stop()}", flush=True)
@@ -324,7 +335,8 @@ def render(offline: dict[str, float], on: list[RunStats], off: list[RunStats]) -
         (f"Python API profile_many: {offline['api_sps']:.1f} sentences/s; {spa:.1f} sentences/article; "
          f"open-loop rate = half the first engine measurement"),
         "",
-        ("| batching | load | articles/s | sentences/s | engine offline sent/s | x engine offline | x batching off "
+        ("| batching | load | articles/s | sentences/s | engine offline sent/s (before/after) | x engine offline "
+         "| x batching off "
          "| p50 ms | p99 ms | 5xx | 429 | other errors | mean batch (sentences) | /healthz p99 ms | peak RSS MiB |"),
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -336,7 +348,8 @@ def render(offline: dict[str, float], on: list[RunStats], off: list[RunStats]) -
             other = s.transport_errors + sum(n for code, n in s.statuses.items() if code not in (200, 429) and code < 500)
             health = np.percentile(s.health, 99) * 1000 if s.health else float("nan")
             lines.append(
-                f"| {label} | {s.name} | {aps:.2f} | {aps * spa:.1f} | {s.engine_sps:.1f} | "
+                f"| {label} | {s.name} | {aps:.2f} | {aps * spa:.1f} | {s.engine_sps:.1f} "
+                f"({s.engine_range[0]:.0f}/{s.engine_range[1]:.0f}) | "
                 f"{aps * spa / s.engine_sps:.2f} | {aps / base:.2f} | {s.pct(50):.0f} | {s.pct(99):.0f} | {five} | "
                 f"{s.statuses[429]} | {other} | {s.mean_batch:.1f} | {health:.0f} | {s.peak_rss_mb:.0f} |"
             )

