@@ -93,7 +93,7 @@ def test_splitting_again_recompiles_no_regex(monkeypatch):
     import json
     import re
 
-    from tests.conftest import REPO
+    from conftest import REPO
 
     rows = [json.loads(line)["text"] for line in (REPO / "data" / "corpus" / "dev.jsonl").open(encoding="utf-8")]
     articles = [" ".join(rows[i * 20:(i + 1) * 20]) for i in range(10)]
