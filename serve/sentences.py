@@ -60,9 +60,11 @@ def boilerplate_rule(line: str) -> str | None:
     return None
 
 
-# pysbd applies about 900 regexes given as strings, so `re` compiles them through its
-# pattern cache, which holds 512 (CPython's re._MAXCACHE): every article recompiled about
-# half of them. A cache that holds them all splits an article in 0.86 ms instead of 1.34.
+# pysbd hands `re` its regexes as strings, its own few hundred plus some built from each
+# text, so they go through re's compiled-pattern cache, which holds 512 (CPython's
+# re._MAXCACHE) and kept evicting pysbd's own patterns. With 2,048: 20-sentence articles
+# that repeat 1.34 -> 0.86 ms each; unseen 20-sentence paragraphs 16.5 -> 14.3 ms, 64 %
+# fewer compiles (the text-built patterns never stop coming).
 _RE_CACHE_FOR_PYSBD = 2048
 
 

@@ -86,10 +86,9 @@ def test_detached_closing_quote_goes_back_to_its_sentence(paragraph, expected):
     assert all(text[s.start:s.end] == s.text for s in sentences)
 
 
-
 def test_splitting_again_recompiles_no_regex(monkeypatch):
-    # pysbd applies ~900 string patterns over a few articles, more than re's default
-    # 512-entry cache, so every article recompiled some (sentences._RE_CACHE_FOR_PYSBD).
+    # Ten multi-sentence paragraphs make pysbd use more string patterns than re's default
+    # 512-entry cache holds, so the second pass recompiled some (sentences._RE_CACHE_FOR_PYSBD).
     import json
     import re
 
