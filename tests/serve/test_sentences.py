@@ -87,15 +87,17 @@ def test_detached_closing_quote_goes_back_to_its_sentence(paragraph, expected):
 
 
 def test_splitting_again_recompiles_no_regex(monkeypatch):
-    # Ten multi-sentence paragraphs make pysbd use more string patterns than re's default
-    # 512-entry cache holds, so the second pass recompiled some (sentences._RE_CACHE_FOR_PYSBD).
+    # Over the dev and test sets in news-shaped paragraphs pysbd uses more string patterns than re's
+    # default 512-entry cache holds, so a second pass recompiled some (sentences._RE_CACHE_FOR_PYSBD).
     import json
     import re
 
     from conftest import REPO
 
-    rows = [json.loads(line)["text"] for line in (REPO / "data" / "corpus" / "dev.jsonl").open(encoding="utf-8")]
-    articles = [" ".join(rows[i * 20:(i + 1) * 20]) for i in range(10)]
+    rows = [json.loads(line)["text"] for split in ("dev", "test")
+            for line in (REPO / "data" / "corpus" / f"{split}.jsonl").open(encoding="utf-8")]
+    paragraphs = [" ".join(rows[i:i + 3]) for i in range(0, len(rows), 3)]
+    articles = ["\n\n".join(paragraphs[i:i + 7]) for i in range(0, len(paragraphs), 7)]
     for a in articles:
         split_article(a)
     compiled = []
@@ -104,3 +106,17 @@ def test_splitting_again_recompiles_no_regex(monkeypatch):
     for a in articles:
         split_article(a)
     assert compiled == []
+
+
+@pytest.mark.parametrize("paragraph", [
+    'Dr. Smith met Mr. Jones in Washington. U.S. officials agreed. "It went well," he said.',
+    "Yes. Yes. He said yes. Yes.",
+    "Talks ended.  Twice.  Twice. Then the U.N. voted 13-2 in favour.",
+])
+def test_sentence_offsets_match_pysbds_own_char_spans(paragraph):
+    from stancekit.serve.sentences import _pysbd_sentences, _segmenter
+
+    ours = [(at, sent.strip()) for at, sent in _pysbd_sentences(paragraph)]
+    theirs = [(span.start, span.sent.strip()) for span in _segmenter().segment(paragraph)]
+    assert ours == theirs
+    assert all(paragraph[at:at + len(sent)] == sent for at, sent in ours)
