@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -114,6 +115,20 @@ def test_health_and_readiness_follow_the_lifespan(service, tiny_artifact):
         assert ready.status_code == 200 and ready.json()["status"] == "ready"
         app.state.runtime.status = "draining"  # what shutdown sets before finishing queued work
         assert client.get("/readyz").status_code == 503
+
+
+@pytest.fixture(autouse=True)
+def _unfreeze_gc():
+    # Startup freezes every live object (see the test below); give them back to the collector.
+    yield
+    gc.unfreeze()
+
+
+def test_startup_freezes_the_loaded_objects_out_of_garbage_collection(service, tiny_artifact):
+    gc.unfreeze()
+    with _client(service, tiny_artifact) as client:
+        assert client.get("/readyz").status_code == 200
+        assert gc.get_freeze_count() > 10_000  # torch, transformers, the model: walked by no collection
 
 
 def test_openapi_shows_field_limits(service, tiny_artifact):
