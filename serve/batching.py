@@ -1,4 +1,4 @@
-"""Length-sorted, token-budget batches with dynamic padding; callers restore input order by index."""
+"""Length-sorted, token-budget batches with dynamic padding, or packed rows; callers restore input order by index."""
 
 from __future__ import annotations
 
@@ -71,3 +71,76 @@ def padding_share(lengths: Sequence[int], batches: list[np.ndarray]) -> float:
     lengths = np.asarray(lengths)
     slots = sum(len(b) * int(lengths[b].max()) for b in batches if len(b))
     return 0.0 if slots == 0 else 1.0 - float(lengths.sum()) / slots
+
+
+def padded_slots(lengths: Sequence[int], batches: list[np.ndarray], multiple: int = 1) -> int:
+    """Token slots the padded batches take, rows and length rounded as `pad_batch` rounds them."""
+    return sum(round_up(len(b), multiple) * round_up(int(max(lengths[i] for i in b)), multiple) for b in batches)
+
+
+def pack_rows(lengths: Sequence[int], width: int) -> list[list[int]]:
+    """Inputs placed end to end in rows of `width` tokens (first fit, longest first): each row lists its inputs.
+
+    >>> pack_rows([5, 3, 4, 2], width=8)
+    [[0, 1], [2, 3]]
+    """
+    order = np.argsort(-np.asarray(lengths, dtype=np.int64), kind="stable")
+    rows: list[list[int]] = []
+    free: list[int] = []
+    for i in order.tolist():
+        n = int(lengths[i])
+        if n > width:
+            raise ValueError(f"input {i} has {n} tokens, more than the row width {width}")
+        for r, room in enumerate(free):
+            if room >= n:
+                rows[r].append(i)
+                free[r] -= n
+                break
+        else:
+            rows.append([i])
+            free.append(width - n)
+    return rows
+
+
+def plan_packed(rows: list[list[int]], width: int, max_batch_tokens: int, multiple: int = 1) -> list[list[list[int]]]:
+    """Packed rows grouped into batches of at most `max_batch_tokens` slots (rows x width), at least one row each."""
+    per_batch = max(1, max_batch_tokens // width)
+    if per_batch > multiple:
+        per_batch -= per_batch % multiple
+    return [rows[s:s + per_batch] for s in range(0, len(rows), per_batch)]
+
+
+def pack_batch(
+    ids: Sequence[Sequence[int]], type_ids: Sequence[Sequence[int]] | None, rows: list[list[int]], width: int,
+    pad_id: int, multiple: int = 1,
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Arrays for `rows` of packed inputs, and the input index of each segment in output order.
+
+    Segment k (1-based, 0 marks padding) holds one input; its positions restart at 0, and
+    the engine lets tokens attend only within their segment and pools each segment alone,
+    so every input is scored as if it had a row of its own, without the padding.
+    """
+    n_rows = round_up(len(rows), multiple)
+    input_ids = np.full((n_rows, width), pad_id, dtype=np.int64)
+    positions = np.zeros((n_rows, width), dtype=np.int64)
+    segments = np.zeros((n_rows, width), dtype=np.int64)
+    types = np.zeros((n_rows, width), dtype=np.int64)
+    order = [i for row in rows for i in row]
+    lengths = np.array([len(ids[i]) for i in order], dtype=np.int64)
+    k = 0
+    for r, row in enumerate(rows):
+        pos = 0
+        for i in row:
+            n = len(ids[i])
+            input_ids[r, pos:pos + n] = ids[i]
+            positions[r, pos:pos + n] = np.arange(n)
+            segments[r, pos:pos + n] = k + 1
+            if type_ids is not None:
+                types[r, pos:pos + n] = type_ids[i]
+            pos += n
+            k += 1
+    batch = {
+        "input_ids": input_ids, "token_type_ids": types, "position_ids": positions,
+        "segment_ids": segments, "segment_lengths": lengths,
+    }
+    return batch, np.asarray(order, dtype=np.int64)

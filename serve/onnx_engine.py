@@ -77,7 +77,9 @@ def export_onnx(artifact: VerifiedArtifact, opset: int = 17, quantize: bool = Tr
 
 
 class OnnxEngine:
-    """ONNX Runtime session over an exported artifact model (fp32 or int8)."""
+    """ONNX Runtime session over an exported artifact model (fp32 or int8); padded batches only."""
+
+    packs = False
 
     def __init__(self, artifact: VerifiedArtifact, quantized: bool = False, threads: int | None = None):
         import onnxruntime as ort

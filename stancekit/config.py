@@ -118,6 +118,10 @@ class ServeConfig(_Section):
         1, ge=1, le=64, description="Round every batch's rows and padded length up to a multiple of this, so the "
         "engine sees few distinct shapes (oneDNN compiles and caches kernels per shape; bench/shapes.py).",
     )
+    packing: bool = Field(
+        True, description="Let sentences of different lengths share a row, each attending only to itself, "
+        "when that saves over 15 % of the padded token slots (a lone article: about 45 %); torch backends only.",
+    )
     long_text: Literal["truncate", "window"] = Field(
         "truncate", description="Sentences over model.max_length: truncate (counted) or score overlapping windows."
     )

@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stancekit.serve.batching import pad_batch, padding_share, plan_batches, round_up
+from stancekit.serve.batching import (
+    pack_batch,
+    pack_rows,
+    pad_batch,
+    padding_share,
+    plan_batches,
+    round_up,
+)
 
 
 @pytest.mark.parametrize("budget", [16, 64, 500])
@@ -57,3 +64,28 @@ def test_pad_batch_rounds_shape_and_pad_rows_attend_to_one_position():
     assert out["input_ids"][2, :5].tolist() == [6, 7, 8, 9, 10] and out["input_ids"][2, 5:].sum() == 0
     assert out["attention_mask"].sum(1).tolist() == [3, 2, 5, 1]
     assert out["attention_mask"][3].tolist() == [1, 0, 0, 0, 0, 0, 0, 0]
+
+
+def test_pack_rows_places_every_input_once_within_the_width(global_random_seed):
+    rng = np.random.default_rng(global_random_seed)
+    lengths = rng.integers(3, 60, size=300)
+    rows = pack_rows(lengths, 64)
+    assert sorted(i for row in rows for i in row) == list(range(300))
+    assert all(sum(lengths[i] for i in row) <= 64 for row in rows)
+    assert sum(lengths) / (len(rows) * 64) > 0.9  # first fit decreasing wastes little on many inputs
+
+
+def test_pack_rows_refuses_an_input_wider_than_the_row():
+    with pytest.raises(ValueError, match="input 1 has 9 tokens, more than the row width 8"):
+        pack_rows([3, 9], 8)
+
+
+def test_pack_batch_restarts_positions_and_numbers_segments():
+    ids = [[2, 5, 3], [2, 6, 7, 8, 3], [2, 3]]
+    batch, order = pack_batch(ids, [[0] * 3, [1] * 5, [0] * 2], [[1, 0], [2]], width=8, pad_id=0)
+    assert order.tolist() == [1, 0, 2]
+    assert batch["input_ids"].tolist() == [[2, 6, 7, 8, 3, 2, 5, 3], [2, 3, 0, 0, 0, 0, 0, 0]]
+    assert batch["position_ids"].tolist() == [[0, 1, 2, 3, 4, 0, 1, 2], [0, 1, 0, 0, 0, 0, 0, 0]]
+    assert batch["segment_ids"].tolist() == [[1, 1, 1, 1, 1, 2, 2, 2], [3, 3, 0, 0, 0, 0, 0, 0]]
+    assert batch["token_type_ids"][0].tolist() == [1, 1, 1, 1, 1, 0, 0, 0]
+    assert batch["segment_lengths"].tolist() == [5, 3, 2]

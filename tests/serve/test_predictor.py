@@ -204,3 +204,52 @@ def test_serving_defaults_come_from_the_artifacts_serve_config(tmp_path, tiny_en
     assert (trained.backend, trained.max_batch_tokens, trained.long_text) == ("torch-bf16", 64, "window")
     chosen = Predictor(art, backend="torch", max_batch_tokens=512, long_text="truncate")
     assert (chosen.backend, chosen.max_batch_tokens, chosen.long_text) == ("torch", 512, "truncate")
+
+
+ARTICLE = [
+    "Japan's prime minister met Putin in Sochi on Friday.",
+    "Washington had urged Tokyo to keep a united front with the G7 against Moscow over Ukraine, and officials "
+    "in both capitals said the talks on the disputed islands and on energy would continue next month.",
+    "Talks went on.",
+    "The two leaders agreed to meet again.",
+] * 5
+
+
+@pytest.mark.parametrize("backend", ["torch", "torch-bf16"])
+@pytest.mark.parametrize("workers", [1, 2])
+def test_packed_rows_score_like_padded_rows(tiny_artifact, backend, workers):
+    from stancekit.serve.predictor import PackedBatch
+
+    packed = Predictor(tiny_artifact, backend=backend, threads=2, workers=workers)
+    padded = Predictor(tiny_artifact, backend=backend, threads=2, workers=workers, packing=False)
+    assert packed.packing and not padded.packing
+    plan = packed.plan([len(x) for x in packed.encode(ARTICLE).ids])
+    assert plan and all(isinstance(b, PackedBatch) for b in plan) and len(plan) >= workers
+    a, b = packed.predict_proba(ARTICLE), padded.predict_proba(ARTICLE)
+    for h in a:
+        np.testing.assert_allclose(a[h], b[h], atol=1e-5 if backend == "torch" else 2e-2)
+        assert (a[h].argmax(1) == b[h].argmax(1)).mean() >= 0.95
+    assert packed.stats["padded_tokens"] < 0.8 * padded.stats["padded_tokens"]
+
+
+def test_length_sorted_bulk_input_stays_padded(tiny_artifact):
+    pred = Predictor(tiny_artifact)
+    lengths = [12] * 200 + [13] * 200  # sorting leaves almost no padding: packing would not pay
+    assert all(isinstance(b, np.ndarray) for b in pred.plan(lengths))
+
+
+def test_packing_is_refused_for_encoders_that_offset_positions():
+    import torch
+    from transformers import BertConfig, BertModel, RobertaConfig, RobertaModel
+
+    from stancekit.model.heads import MultiHeadClassifier
+    from stancekit.serve.engines import _packing_agrees
+
+    small = {"vocab_size": 64, "hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2,
+             "intermediate_size": 32, "max_position_embeddings": 40}
+    torch.manual_seed(0)
+    bert = MultiHeadClassifier(BertModel(BertConfig(**small)), {"stance": 3}, dropout=0.0).eval()
+    # RoBERTa numbers positions from padding_idx + 1, so positions restarting at 0 change its output
+    roberta = MultiHeadClassifier(RobertaModel(RobertaConfig(**small)), {"stance": 3}, dropout=0.0).eval()
+    assert _packing_agrees(bert, torch)
+    assert not _packing_agrees(roberta, torch)
