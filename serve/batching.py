@@ -102,17 +102,9 @@ def pack_rows(lengths: Sequence[int], width: int) -> list[list[int]]:
     return rows
 
 
-def plan_packed(rows: list[list[int]], width: int, max_batch_tokens: int, multiple: int = 1) -> list[list[list[int]]]:
-    """Packed rows grouped into batches of at most `max_batch_tokens` slots (rows x width), at least one row each."""
-    per_batch = max(1, max_batch_tokens // width)
-    if per_batch > multiple:
-        per_batch -= per_batch % multiple
-    return [rows[s:s + per_batch] for s in range(0, len(rows), per_batch)]
-
-
 def pack_batch(
     ids: Sequence[Sequence[int]], type_ids: Sequence[Sequence[int]] | None, rows: list[list[int]], width: int,
-    pad_id: int, multiple: int = 1,
+    pad_id: int,
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Arrays for `rows` of packed inputs, and the input index of each segment in output order.
 
@@ -120,7 +112,7 @@ def pack_batch(
     the engine lets tokens attend only within their segment and pools each segment alone,
     so every input is scored as if it had a row of its own, without the padding.
     """
-    n_rows = round_up(len(rows), multiple)
+    n_rows = len(rows)
     input_ids = np.full((n_rows, width), pad_id, dtype=np.int64)
     positions = np.zeros((n_rows, width), dtype=np.int64)
     segments = np.zeros((n_rows, width), dtype=np.int64)

@@ -28,7 +28,7 @@ def _padded(rows, torch) -> dict:
     return {"input_ids": ids, "attention_mask": (ids != 0).long(), "token_type_ids": torch.zeros_like(ids)}
 
 
-def _packed(inputs, width, torch) -> dict:
+def _packed(inputs, width, torch) -> tuple[dict, np.ndarray]:
     from stancekit.serve.batching import pack_batch, pack_rows
 
     rows = pack_rows([len(x) for x in inputs], width)

@@ -129,9 +129,9 @@ class Predictor:
         keep their exact row count.
     packing : bool, optional
         Let inputs of very different lengths share rows (torch engines whose encoder takes
-        position ids): a lone 20-sentence article pads about 45 % of its slots otherwise.
-        Used only when it saves more than 15 % of the token slots; length-sorted bulk
-        batches barely pad and stay padded.
+        position ids). Used only when the busiest worker's padded token slots exceed its
+        packed slots by more than 15 %, as for a lone 20-sentence article on two workers;
+        length-sorted bulk batches barely pad and stay padded.
     long_text : {"truncate", "window"}, optional
         Inputs longer than the model's max length are truncated (counted and logged) or
         scored as overlapping windows whose probabilities are averaged.
@@ -227,13 +227,17 @@ class Predictor:
         padded = plan_batches(lengths, budget, multiple=self.pad_multiple)
         if not self.packing:
             return padded
+        # Packed rows hold every token at least once, so a worker gets at least its share of them:
+        # when the padded plan is within the margin of that, packing cannot pay (bulk input).
+        padded_load = _makespan([padded_slots(lengths, [b], self.pad_multiple) for b in padded], self.workers)
+        if padded_load <= PACK_WHEN_PADDING_OVER * sum(lengths) / self.workers:
+            return padded
         width = round_up(max(max(lengths), PACK_MIN_WIDTH), 32)
         rows = pack_rows(lengths, width)
         n_batches = max(math.ceil(len(rows) * width / self.max_batch_tokens), min(self.workers, len(rows)))
         packed = [PackedBatch([rows[r] for r in part], width) for part in np.array_split(np.arange(len(rows)), n_batches)]
         # Compare the slowest worker's token slots, which set the call's latency: a lone article's
         # padded batches come in uneven sizes that leave one worker with most of the work.
-        padded_load = _makespan([padded_slots(lengths, [b], self.pad_multiple) for b in padded], self.workers)
         packed_load = _makespan([len(b.rows) * width for b in packed], self.workers)
         return packed if padded_load > PACK_WHEN_PADDING_OVER * packed_load else padded
 

@@ -120,7 +120,7 @@ class ServeConfig(_Section):
     )
     packing: bool = Field(
         True, description="Let sentences of different lengths share a row, each attending only to itself, "
-        "when that saves over 15 % of the padded token slots (a lone article: about 45 %); torch backends only.",
+        "when that cuts the busiest worker's token slots by over 15 % (a lone article on two workers); torch backends only.",
     )
     long_text: Literal["truncate", "window"] = Field(
         "truncate", description="Sentences over model.max_length: truncate (counted) or score overlapping windows."
