@@ -300,11 +300,13 @@ def _measure(server: Server, run) -> RunStats:
     return stats
 
 
-def run_all(args, artifact: Path, offline: Offline, rate: float, tmp: Path) -> tuple[list[RunStats], list[RunStats]]:
+def run_all(args, artifact: Path, offline: Offline, rate: float | None,
+            tmp: Path) -> tuple[list[RunStats], list[RunStats]]:
     """Both servers up at once; each load runs against batching on, then off, between two offline measures.
 
     The reference for a pair is the mean of the engine measured right before and right
     after it, so a shared machine's drifting speed biases the ratios as little as possible.
+    Without `rate`, the open-loop rate is half the engine measured right before that pair.
     """
     options = ["--backend", args.backend, "--workers", str(args.workers), "--max-batch-tokens", str(args.max_batch_tokens),
                "--max-wait-ms", str(args.max_wait_ms), "--pad-multiple", str(args.pad_multiple),
@@ -318,6 +320,9 @@ def run_all(args, artifact: Path, offline: Offline, rate: float, tmp: Path) -> t
             server.wait_ready()
         for kind, value in [("closed", c) for c in args.clients] + [("open", rate)]:
             before = offline.engine_sps()
+            if kind == "open" and value is None:
+                value = 0.5 * before / offline.sentences_per_article
+                print(f"  open-loop rate {value:.2f} articles/s: half of {before:.1f} sentences/s", flush=True)
             pair = []
             for mode, server in servers.items():
                 run = (closed_loop(server.url, offline.articles, int(value), args.duration) if kind == "closed"
@@ -341,7 +346,7 @@ def render(offline: dict[str, float], on: list[RunStats], off: list[RunStats]) -
     spa = offline["sentences_per_article"]
     lines = [
         (f"Python API profile_many: {offline['api_sps']:.1f} sentences/s; {spa:.1f} sentences/article; "
-         f"open-loop rate = half the first engine measurement"),
+         f"open-loop rate = half the engine measured just before the open-loop pair"),
         "",
         ("| batching | load | articles/s | sentences/s | engine offline sent/s (before/after) | x engine offline "
          "| x batching off "
@@ -391,11 +396,9 @@ def main(argv: list[str] | None = None) -> None:
         print(f"machine: {json.dumps(machine())}", flush=True)
         offline = Offline(artifact, args.backend, articles, args.workers)
         first = offline.engine_sps()
-        rate = args.rate or 0.5 * first / offline.sentences_per_article
         summary = {"sentences_per_article": offline.sentences_per_article, "api_sps": offline.api_sps()}
-        print(f"offline: engine {first:.1f} sentences/s, {json.dumps(summary)}; open-loop rate {rate:.2f}/s",
-              flush=True)
-        on, off = run_all(args, artifact, offline, rate, tmp)
+        print(f"offline: engine {first:.1f} sentences/s, {json.dumps(summary)}", flush=True)
+        on, off = run_all(args, artifact, offline, args.rate, tmp)
     print(f"\nload: {args.duration:g} s per run, {args.per_paragraph} sentence(s) per paragraph, "
           f"backend {args.backend}, --workers {args.workers}, "
           f"--max-batch-tokens {args.max_batch_tokens}, --pad-multiple {args.pad_multiple}, "
