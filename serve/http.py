@@ -74,8 +74,8 @@ class ServeSettings(BaseModel):
         "pad better (throughput) but every request in one waits for the whole batch (latency).",
     )
     max_wait_ms: float = Field(
-        5.0, ge=0, le=10_000, description="How long an idle worker waits for more requests before running a "
-        "partial batch: more merging under light load, at that much extra latency.",
+        5.0, ge=0, le=10_000, description="How long an idle worker waits for requests still being read or "
+        "tokenized before running a partial batch: more merging under moderate load, at that much extra latency.",
     )
     max_queue: int = Field(
         4096, ge=1, description="Sentences allowed to wait; beyond it requests get 429. Larger absorbs bursts but "
@@ -289,7 +289,8 @@ def _predictions(runtime: Runtime, texts: list[str], probs: dict[str, np.ndarray
 
 async def classify(body: ClassifyRequest, request: Request, runtime: RuntimeDep) -> ClassifyResponse:
     """Labels and calibrated probabilities of every head for each sentence, in request order."""
-    encoded = await run_in_threadpool(runtime.service.predictor.encode, body.sentences)
+    with runtime.scheduler.incoming():  # submitted by score() right after, with no await between
+        encoded = await run_in_threadpool(runtime.service.predictor.encode, body.sentences)
     probs = await runtime.score(request, encoded)
     predictions = await run_in_threadpool(_predictions, runtime, body.sentences, probs)
     return ClassifyResponse(model=runtime.model, predictions=predictions)
@@ -297,7 +298,8 @@ async def classify(body: ClassifyRequest, request: Request, runtime: RuntimeDep)
 
 async def profile(body: ProfileRequest, request: Request, runtime: RuntimeDep) -> ProfileResponse:
     """A stance profile per article, identical to `StanceService.profile` for the same text."""
-    splits, encoded = await run_in_threadpool(_prepare_articles, runtime, [a.text for a in body.articles])
+    with runtime.scheduler.incoming():  # submitted by score() right after, with no await between
+        splits, encoded = await run_in_threadpool(_prepare_articles, runtime, [a.text for a in body.articles])
     probs = await runtime.score(request, encoded)
     profiles = await run_in_threadpool(_build_profiles, runtime, body, splits, probs)
     return ProfileResponse(model=runtime.model, profiles=profiles)

@@ -3,7 +3,7 @@
 Requests submit their sentences as one entry each. One batching task on the event
 loop packs entries from concurrent requests into batches of at most
 `max_batch_tokens` tokens, waiting up to `max_wait_ms` for company while a
-worker is idle, skips entries whose caller gave up, and hands each batch to one
+worker is idle and another request is on its way (`incoming`), skips entries whose caller gave up, and hands each batch to one
 of `concurrency` worker threads that run the predictor, so inference never blocks
 the event loop and a new batch starts as soon as a worker is free. Past `max_queue`
 waiting sentences `submit` raises instead of growing memory. The scheduler knows
@@ -19,8 +19,9 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -86,7 +87,8 @@ class Scheduler:
     max_batch_tokens : int
         Token budget of one batch, summed over its sentences; one larger entry still runs alone.
     max_wait_ms : float
-        How long the first waiting entry may wait for others while the worker is idle.
+        How long the first waiting entry may wait for others while a worker is idle and
+        another request is on its way (inside `incoming`).
     max_queue : int
         Sentences allowed to wait; a submission that would exceed it raises QueueFullError.
     batching : bool
@@ -116,6 +118,7 @@ class Scheduler:
         self.queued_sentences = 0
         self.queued_tokens = 0
         self.queued_requests = 0
+        self.incoming_requests = 0  # requests being read or tokenized: the only company worth waiting for
         self._sentences_per_s = 0.0  # moving average, for the Retry-After hint
         self._arrived: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
@@ -140,6 +143,22 @@ class Scheduler:
         self._task = None
 
     # -- submission ----------------------------------------------------------------------------
+    @contextmanager
+    def incoming(self) -> Iterator[None]:
+        """Mark one request as on its way to `submit`, so a lone waiting entry may wait for it.
+
+        Enter it on the event loop before the request's own work (splitting, tokenizing);
+        with no request inside, the batcher starts a waiting entry at once instead of
+        spending max_wait on company that is not coming.
+        """
+        self.incoming_requests += 1
+        try:
+            yield
+        finally:
+            self.incoming_requests -= 1
+            if self._arrived is not None:
+                self._arrived.set()  # a waiting batcher re-checks: this request submitted or failed
+
     def submit(self, rows: Sequence[Any], tokens: int) -> asyncio.Future:
         """Queue one request's sentences; the future resolves to their probabilities per head."""
         return self._enqueue(rows, tokens).future
@@ -218,9 +237,11 @@ class Scheduler:
             self._pending.popleft()
 
     async def _wait_for_company(self) -> None:
-        """Wait until the budget is full, the oldest entry waited max_wait, or shutdown began."""
+        """Wait while a request is on its way, until the budget is full, the oldest entry waited
+        max_wait, or shutdown began."""
         loop = asyncio.get_running_loop()
-        while self.batching and not self.closing and self.queued_tokens < self.max_batch_tokens:
+        while (self.batching and not self.closing and self.incoming_requests
+               and self.queued_tokens < self.max_batch_tokens):
             self._purge()
             if not self._pending:
                 return

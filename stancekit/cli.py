@@ -225,7 +225,7 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     backend: BackendOpt = None,
     max_batch_tokens: Annotated[int, typer.Option(help="Tokens per merged batch: throughput vs latency.")] = 16384,
-    max_wait_ms: Annotated[float, typer.Option(help="How long an idle worker waits to merge requests.")] = 5.0,
+    max_wait_ms: Annotated[float, typer.Option(help="How long an idle worker waits for requests still being tokenized, to merge them.")] = 5.0,
     max_queue: Annotated[int, typer.Option(help="Sentences allowed to wait; beyond it 429.")] = 4096,
     timeout_s: Annotated[float, typer.Option(help="Per-request deadline; beyond it 503.")] = 30.0,
     no_batching: Annotated[bool, typer.Option("--no-batching", help="One batch per request (baseline).")] = False,

@@ -156,3 +156,29 @@ def test_batch_budget_shares_a_short_backlog_and_caps_a_deep_one():
 
     # 10 and 60 queued: half each for two workers; 1000: capped at max_batch_tokens.
     assert asyncio.run(scenario()) == [5, 30, 100]
+
+
+def test_a_lone_entry_waits_for_company_only_while_a_request_is_incoming():
+    async def scenario():
+        calls: list[list[str]] = []
+        scheduler = Scheduler(_fake_predict(calls), max_batch_tokens=100, max_wait_ms=2_000, max_queue=100)
+        scheduler.start()
+        loop = asyncio.get_running_loop()
+        # Nobody on the way: the lone entry runs at once, not after max_wait.
+        started = loop.time()
+        await scheduler.submit(["alone"], tokens=1)
+        alone_s = loop.time() - started
+        # A request being tokenized: the waiting entry holds for it, and both share one batch.
+        with scheduler.incoming():
+            first = scheduler.submit(["first"], tokens=1)
+            await asyncio.sleep(0.05)
+            assert not first.done()
+            second = scheduler.submit(["second"], tokens=1)
+        await asyncio.gather(first, second)
+        await scheduler.close()
+        return alone_s, calls, scheduler.incoming_requests
+
+    alone_s, calls, incoming = asyncio.run(scenario())
+    assert alone_s < 1.0
+    assert calls == [["alone"], ["first", "second"]]
+    assert incoming == 0
