@@ -13,10 +13,10 @@ from __future__ import annotations
 import gc
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import numpy as np
 from fastapi import Depends, FastAPI, Request
@@ -49,6 +49,7 @@ from stancekit.serve.sentences import SplitResult
 from stancekit.serve.service import StanceService
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 WARMUP_TEXTS = ["Tokyo welcomed the new gas deal with Russia.", "Officials backed new sanctions against Moscow."]
 
@@ -177,6 +178,15 @@ class Runtime:
         """The scheduler's model call: tokenized sentences of several requests, scored together."""
         return self.service.predictor.predict_encoded(Encoded.concat(rows))
 
+    async def prepare(self, work: Callable[..., T], *args: Any) -> T:
+        """Run a request's own work (splitting, tokenizing) in the thread pool, counted as incoming.
+
+        Callers submit to the scheduler right after, with no await in between, so a waiting
+        lone entry always sees this request either incoming or queued.
+        """
+        with self.scheduler.incoming():
+            return await run_in_threadpool(work, *args)
+
     async def score(self, request: Request, encoded: Encoded) -> dict[str, np.ndarray]:
         """Calibrated probabilities per head for the encoded sentences, through the shared scheduler."""
         n = encoded.n_inputs
@@ -289,8 +299,7 @@ def _predictions(runtime: Runtime, texts: list[str], probs: dict[str, np.ndarray
 
 async def classify(body: ClassifyRequest, request: Request, runtime: RuntimeDep) -> ClassifyResponse:
     """Labels and calibrated probabilities of every head for each sentence, in request order."""
-    with runtime.scheduler.incoming():  # submitted by score() right after, with no await between
-        encoded = await run_in_threadpool(runtime.service.predictor.encode, body.sentences)
+    encoded = await runtime.prepare(runtime.service.predictor.encode, body.sentences)
     probs = await runtime.score(request, encoded)
     predictions = await run_in_threadpool(_predictions, runtime, body.sentences, probs)
     return ClassifyResponse(model=runtime.model, predictions=predictions)
@@ -298,8 +307,7 @@ async def classify(body: ClassifyRequest, request: Request, runtime: RuntimeDep)
 
 async def profile(body: ProfileRequest, request: Request, runtime: RuntimeDep) -> ProfileResponse:
     """A stance profile per article, identical to `StanceService.profile` for the same text."""
-    with runtime.scheduler.incoming():  # submitted by score() right after, with no await between
-        splits, encoded = await run_in_threadpool(_prepare_articles, runtime, [a.text for a in body.articles])
+    splits, encoded = await runtime.prepare(_prepare_articles, runtime, [a.text for a in body.articles])
     probs = await runtime.score(request, encoded)
     profiles = await run_in_threadpool(_build_profiles, runtime, body, splits, probs)
     return ProfileResponse(model=runtime.model, profiles=profiles)

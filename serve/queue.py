@@ -3,9 +3,10 @@
 Requests submit their sentences as one entry each. One batching task on the event
 loop packs entries from concurrent requests into batches of at most
 `max_batch_tokens` tokens, waiting up to `max_wait_ms` for company while a
-worker is idle and another request is on its way (`incoming`), skips entries whose caller gave up, and hands each batch to one
-of `concurrency` worker threads that run the predictor, so inference never blocks
-the event loop and a new batch starts as soon as a worker is free. Past `max_queue`
+worker is idle and another request is on its way (`incoming`), skips entries
+whose caller gave up, and hands each batch to one of `concurrency` worker threads
+that run the predictor, so inference never blocks the event loop and a new batch
+starts as soon as a worker is free. Past `max_queue`
 waiting sentences `submit` raises instead of growing memory. The scheduler knows
 nothing of HTTP or of the model: it calls `predict(rows) -> {head: probabilities}`
 (one row per sentence: its text, or its token ids as the HTTP layer sends) and
